@@ -1,0 +1,1 @@
+"""The segmentation network behind FCN-score."""
