@@ -30,20 +30,28 @@ def measure(device: str, batch_size: int, size: int = 256) -> list[dict[str, obj
         channels = 3 if kind == "generator" else options["in_channels"]
         x = torch.rand(batch_size, channels, size, size, device=device)
 
-        def forward() -> None:
+        def forward(net: torch.nn.Module = net, x: torch.Tensor = x) -> None:
             with torch.no_grad():
                 net(x)
             _sync(device)
 
-        def forward_backward() -> None:
+        def forward_backward(net: torch.nn.Module = net, x: torch.Tensor = x) -> None:
             net.zero_grad(set_to_none=True)
             net(x).mean().backward()
             _sync(device)
 
         for mode, fn in (("forward", forward), ("forward+backward", forward_backward)):
             seconds = time_per_call(fn)
-            rows.append({"network": name, "mode": mode, "batch_size": batch_size, "size": size,
-                         "seconds_per_batch": seconds, "images_per_s": batch_size / seconds})
+            rows.append(
+                {
+                    "network": name,
+                    "mode": mode,
+                    "batch_size": batch_size,
+                    "size": size,
+                    "seconds_per_batch": seconds,
+                    "images_per_s": batch_size / seconds,
+                }
+            )
             print(f"{name:<9} {mode:<17} batch {batch_size}: {batch_size / seconds:8.2f} images/s")
     return rows
 

@@ -16,8 +16,9 @@ from reference_models.files import atomic_write_text
 RESULTS = Path(__file__).parent / "results"
 
 
-def time_per_call(fn: Callable[[], object], *, warmup: int = 1, min_seconds: float = 3.0,
-                  min_calls: int = 3) -> float:
+def time_per_call(
+    fn: Callable[[], object], *, warmup: int = 1, min_seconds: float = 3.0, min_calls: int = 3
+) -> float:
     """Median seconds per call of `fn` after `warmup` calls."""
     for _ in range(warmup):
         fn()
@@ -46,7 +47,11 @@ def environment() -> dict[str, object]:
 def write_results(name: str, rows: list[dict[str, object]]) -> Path:
     """Write `rows` with the environment to benchmarks/results/<name>.json (atomically)."""
     path = RESULTS / f"{name}.json"
-    payload = {"benchmark": name, "environment": environment(), "rows": rows,
-               "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    payload = {
+        "benchmark": name,
+        "environment": environment(),
+        "rows": rows,
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
     atomic_write_text(path, json.dumps(payload, indent=2) + "\n")
     return path

@@ -1,0 +1,159 @@
+"""The pix2pix "aligned" folder format: one image per pair, A on the left half, B on the right.
+
+    root/<split>/*.png|*.jpg           each image W = 2·H: A | B
+    root/<split>_labels/<stem>.png     optional 8-bit trainId maps at the size of one half
+
+Samples are in sorted file-name order; the sample id is the file stem. AtoB gives input = A,
+BtoA gives input = B. With `size`, both halves are resized to size×size (`resize` filter) and the
+labels with nearest neighbour. `n` keeps the first n pairs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from p2pbench.data.sample import (
+    PairedDataset,
+    Sample,
+    Transform,
+    pil_filter,
+    to_tensor_image,
+)
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+DIRECTIONS = ("AtoB", "BtoA")
+
+
+def list_aligned(root: Path, split: str) -> list[Path]:
+    """The pair images of a split, sorted by name; errors if the folder is missing or empty."""
+    folder = root / split
+    if not folder.is_dir():
+        found = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+        raise FileNotFoundError(
+            f"expected an aligned split folder {folder}, which does not exist"
+            + (f"; {root} has {found}" if root.is_dir() else f"; {root} does not exist either")
+        )
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise FileNotFoundError(
+            f"no .png/.jpg images in {folder}; an aligned folder holds "
+            "A|B pair images in root/<split>/"
+        )
+    stems: dict[str, Path] = {}
+    for f in files:
+        if f.stem in stems:
+            raise ValueError(
+                f"two images share the stem {f.stem!r} in {folder}: "
+                f"{stems[f.stem].name} and {f.name}; keep one"
+            )
+        stems[f.stem] = f
+    return files
+
+
+def _open_rgb(path: Path) -> Image.Image:
+    try:
+        with Image.open(path) as im:
+            return im.convert("RGB")
+    except (OSError, ValueError) as e:
+        raise OSError(f"cannot read image {path}: {e}") from e
+
+
+def read_label(path: Path) -> np.ndarray:
+    """An 8-bit trainId PNG → uint8 H×W (mode L, or P read as raw indices)."""
+    try:
+        with Image.open(path) as im:
+            if im.mode not in ("L", "P"):
+                raise ValueError(f"expected an 8-bit single-channel PNG, got mode {im.mode!r}")
+            return np.array(im, dtype=np.uint8)
+    except (OSError, ValueError) as e:
+        raise OSError(f"cannot read label map {path}: {e}") from e
+
+
+class AlignedDataset(PairedDataset):
+    """Pairs from an aligned folder; labels from `<split>_labels/` when that folder exists
+    (and `load_labels`)."""
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        split: str = "train",
+        direction: str = "AtoB",
+        size: int | None = None,
+        transform: Transform | None = None,
+        *,
+        resize: str = "bicubic",
+        n: int | None = None,
+        load_labels: bool = True,
+        transform_seed: int = 0,
+    ) -> None:
+        if direction not in DIRECTIONS:
+            raise ValueError(
+                f"unknown direction {direction!r}; choose one of {', '.join(DIRECTIONS)}"
+            )
+        if size is not None and size < 1:
+            raise ValueError(f"size must be a positive number of pixels or None, got {size}")
+        super().__init__(transform, transform_seed)
+        self.root, self.split, self.direction, self.size = Path(root), split, direction, size
+        self.resize, self._filter = resize, pil_filter(resize)
+        self.files = list_aligned(self.root, split)
+        if n is not None:
+            if not 1 <= n <= len(self.files):
+                raise ValueError(
+                    f"asked for the first {n} pairs of {self.root / split}, which "
+                    f"has {len(self.files)}"
+                )
+            self.files = self.files[:n]
+        labels = self.root / f"{split}_labels"
+        self.label_dir: Path | None = labels if load_labels and labels.is_dir() else None
+        if self.label_dir is not None:
+            missing = [
+                f.stem for f in self.files if not (self.label_dir / f"{f.stem}.png").is_file()
+            ]
+            if missing:
+                raise FileNotFoundError(
+                    f"{self.label_dir} exists but lacks label maps for {len(missing)} of "
+                    f"{len(self.files)} images, e.g. {missing[:5]}; add them or remove the folder"
+                )
+
+    @property
+    def sample_ids(self) -> tuple[str, ...]:
+        return tuple(f.stem for f in self.files)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def load(self, index: int) -> Sample:
+        path = self.files[index]
+        pair = _open_rgb(path)
+        w, h = pair.size
+        if w % 2:
+            raise ValueError(
+                f"{path} is {w}×{h} (W×H); an aligned pair needs an even width, "
+                "A on the left half and B on the right"
+            )
+        half = w // 2
+        a, b = pair.crop((0, 0, half, h)), pair.crop((half, 0, w, h))
+        if self.size is not None:
+            a = a.resize((self.size, self.size), self._filter)
+            b = b.resize((self.size, self.size), self._filter)
+        inp, target = (a, b) if self.direction == "AtoB" else (b, a)
+        label = None
+        if self.label_dir is not None:
+            label_path = self.label_dir / f"{path.stem}.png"
+            ids = read_label(label_path)
+            if ids.shape != (h, half):
+                raise ValueError(
+                    f"label map {label_path} is {ids.shape[1]}×{ids.shape[0]} "
+                    f"(W×H) but each half of {path.name} is {half}×{h}"
+                )
+            if self.size is not None and ids.shape != (self.size, self.size):
+                ids = np.array(
+                    Image.fromarray(ids).resize((self.size, self.size), Image.Resampling.NEAREST)
+                )
+            label = torch.from_numpy(ids.astype(np.int64))
+        return Sample(to_tensor_image(inp), to_tensor_image(target), label, path.stem)

@@ -1,0 +1,111 @@
+"""The trainer's configuration: one frozen dataclass, saved inside every checkpoint."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+LOSSES: tuple[str, ...] = ("l1", "gan", "cgan", "l1+gan", "l1+cgan")
+GAN_MODES: tuple[str, ...] = ("vanilla", "lsgan")
+SCHEDULES: tuple[str, ...] = ("constant", "linear-decay")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a pix2pix training run.
+
+    Defaults are the paper's: U-Net 256, 70×70 PatchGAN, L1 + cGAN with λ = 100, Adam 2e-4
+    (0.5, 0.999), batch 1, jitter 286 → 256 crop + flip, constant learning rate (the paper's
+    Lua code). `schedule="linear-decay"` holds the rate for `epochs - decay_epochs` epochs and
+    then decays it linearly, as the PyTorch port does with 100 + 100 epochs.
+    """
+
+    data: str = "synthcity"
+    data_root: str | None = None
+    direction: str | None = None  # None: the dataset's labels→photo direction
+    n_train: int | None = None  # synthcity only: number of generated training samples
+    size: int | None = None  # None: the generator's size
+    generator: str = "unet256"
+    discriminator: str = "patch70"
+    ngf: int = 64
+    ndf: int = 64
+    norm: str = "batch"
+    dropout: bool = True
+    dropout_layers: str = "paper"
+    loss: str = "l1+cgan"
+    gan_mode: str = "vanilla"
+    lambda_l1: float = 100.0
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    schedule: str = "constant"
+    epochs: int = 200
+    decay_epochs: int = 0
+    max_steps: int | None = None
+    batch_size: int = 1
+    jitter: bool = True
+    jitter_resize: str = "bilinear"  # the Lua code's filter; the port used bicubic
+    seed: int = 0
+    device: str = "cpu"
+    checkpoint_every: int = 500  # steps; a checkpoint is also written at the end of the run
+    sample_every: int = 500  # steps between sample grids
+    log_every: int = 10  # steps between loss-log lines
+
+    def __post_init__(self) -> None:
+        _choice("loss", self.loss, LOSSES)
+        _choice("gan_mode", self.gan_mode, GAN_MODES)
+        _choice("schedule", self.schedule, SCHEDULES)
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("epochs and batch_size must be at least 1")
+        if not 0 <= self.decay_epochs <= self.epochs:
+            raise ValueError(f"decay_epochs must be in [0, epochs={self.epochs}]")
+        if self.schedule == "constant" and self.decay_epochs:
+            raise ValueError("decay_epochs needs schedule='linear-decay'")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError("max_steps must be at least 1")
+        for name in ("checkpoint_every", "sample_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+
+    @property
+    def uses_gan(self) -> bool:
+        return self.loss != "l1"
+
+    @property
+    def conditional(self) -> bool:
+        return self.loss in ("cgan", "l1+cgan")
+
+    @property
+    def uses_l1(self) -> bool:
+        return self.loss.startswith("l1")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        valid = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - valid)
+        if unknown:
+            raise ValueError(f"unknown training options {unknown}; valid: {sorted(valid)}")
+        return cls(**data)
+
+
+def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"unknown {name} {value!r}; valid: {', '.join(choices)}")
+
+
+def lr_factor(config: TrainConfig, epoch: int) -> float:
+    """Learning-rate multiplier during 0-based `epoch`.
+
+    constant: 1. linear-decay: 1 for the first `epochs - decay_epochs` epochs, then
+    1 − k / (decay_epochs + 1) in the k-th decay epoch (k = 1..decay_epochs), the PyTorch port's
+    rule, so the rate never reaches zero inside the run.
+    """
+    if config.schedule == "constant":
+        return 1.0
+    constant = config.epochs - config.decay_epochs
+    k = max(0, epoch + 1 - constant)
+    return 1.0 - k / (config.decay_epochs + 1)
