@@ -148,6 +148,172 @@ def _resumed_config(run_dir: str, options: dict[str, object]) -> object:
     return TrainConfig.from_dict({**stored, **given})
 
 
+@main.group("fcn")
+def fcn_group() -> None:
+    """The FCN-8s segmenters behind FCN-score: convert official weights, train small ones."""
+
+
+@fcn_group.command("train")
+@click.option(
+    "--segmenter",
+    default="fcn8s-synthcity64",
+    show_default=True,
+    help="registered segmenter to train (synthcity only)",
+)
+@click.option("--steps", type=int, default=None, help="default: the shipped recipe's")
+@click.option("--seed", type=int, default=None, help="default: the shipped recipe's")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--out", required=True, type=click.Path(dir_okay=False))
+@click.option("--quiet", is_flag=True)
+def fcn_train_command(
+    segmenter: str, steps: int | None, seed: int | None, device: str, out: str, quiet: bool
+) -> None:
+    """Train a small FCN-8s on synthcity photos (reproduces the shipped weights' recipe)."""
+    from p2pbench.segmenters import SYNTHCITY64_RECIPE, train_synthcity_segmenter
+    from reference_models.files import sha256_file
+
+    recipe = dict(SYNTHCITY64_RECIPE)
+    recipe.update({k: v for k, v in (("steps", steps), ("seed", seed)) if v is not None})
+    path = train_synthcity_segmenter(segmenter, recipe, out, device=device, progress=not quiet)
+    click.echo(f"{path}  sha256 {sha256_file(path)}")
+
+
+def _eval_options(command):  # noqa: ANN001, ANN202 - click decorator stack
+    options = [
+        click.option(
+            "--gen",
+            "gen",
+            type=click.Path(dir_okay=False, exists=True),
+            default=None,
+            help="generator checkpoint (p2pbench, or the PyTorch port's *_net_G.pth)",
+        ),
+        click.option(
+            "--data",
+            default=None,
+            help="dataset (synthcity, cityscapes); selects the default protocol",
+        ),
+        click.option("--protocol", default=None, help="evaluation protocol (default: the data's)"),
+        click.option("--data-root", default=None, help="dataset root (Cityscapes)"),
+        click.option("--split", default=None, help="default: the protocol's split"),
+        click.option(
+            "--limit",
+            type=int,
+            default=None,
+            help="score only the first N images (recorded in the result)",
+        ),
+        click.option("--batch-size", type=int, default=8, show_default=True),
+        click.option("--device", default="cpu", show_default=True),
+        click.option(
+            "--seed",
+            type=int,
+            default=0,
+            show_default=True,
+            help="seeds test-time dropout, per sample id",
+        ),
+        click.option(
+            "--dropout/--no-dropout",
+            default=None,
+            help="PyTorch-port U-Net files do not record dropout: default on",
+        ),
+        click.option("--quiet", is_flag=True, help="no progress bar"),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _eval_config(
+    source: str, path: str | None, data: str | None, protocol: str | None, **kwargs: object
+) -> object:
+    import sys
+
+    from p2pbench.evaluate import EvalConfig
+    from p2pbench.protocols import default_protocol
+
+    if protocol is None:
+        if data is None:
+            raise click.UsageError("give --data (synthcity, cityscapes) or --protocol")
+        protocol = default_protocol(data)
+    quiet = bool(kwargs.pop("quiet"))
+    return EvalConfig(
+        protocol=protocol,
+        source=source,
+        path=path,
+        progress=not quiet,
+        command=tuple(sys.argv),
+        **kwargs,
+    )  # type: ignore[arg-type]
+
+
+@main.command("eval")
+@_eval_options
+@click.option(
+    "--images",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="folder of generated PNGs, one per sample (see `p2pbench generate`)",
+)
+@click.option("--real", is_flag=True, help="score the real photos: the Ground-truth row")
+@click.option("--per-image", is_flag=True, help="also record each image's scores")
+@click.option(
+    "--allow-missing",
+    is_flag=True,
+    help="score what --images holds when some are missing (recorded)",
+)
+@click.option("--segmenter-weights", default=None, help="override the protocol's weights file")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="result JSON file")
+@click.option("--json", "as_json", is_flag=True, help="print the result JSON on stdout")
+def eval_command(
+    gen: str | None,
+    images: str | None,
+    real: bool,
+    out: str | None,
+    as_json: bool,
+    **kwargs: object,
+) -> None:
+    """Score a generator, a folder of its outputs, or the real photos with FCN-score."""
+    from p2pbench.evaluate import evaluate
+    from p2pbench.report import format_result
+    from p2pbench.results import to_json, write_result
+
+    chosen = [name for name, v in (("--gen", gen), ("--images", images), ("--real", real)) if v]
+    if len(chosen) != 1:
+        raise click.UsageError("give exactly one of --gen CKPT, --images DIR, --real")
+    source = {"--gen": "generator", "--images": "images", "--real": "real"}[chosen[0]]
+    config = _eval_config(source, gen or images, **kwargs)
+    result = _run(evaluate, config)
+    if out:
+        write_result(result, out)
+    click.echo(to_json(result) if as_json else format_result(result), nl=not as_json)
+
+
+@main.command("generate")
+@_eval_options
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="folder for the PNGs (and generate.json)",
+)
+def generate_command(gen: str | None, out: str, **kwargs: object) -> None:
+    """Write a generator's outputs as PNGs named by sample id, as `eval` would score them."""
+    from p2pbench.generate import generate
+
+    if gen is None:
+        raise click.UsageError("--gen CKPT is required")
+    config = _eval_config("generator", gen, **kwargs)
+    manifest = _run(lambda c: generate(c, out), config)
+    click.echo(f"wrote {manifest['n_images']} images to {out}")
+
+
+def _run(fn, config):  # noqa: ANN001, ANN202
+    """Library errors become a clear message and exit status 1 (no traceback)."""
+    try:
+        return fn(config)
+    except (ValueError, FileNotFoundError, KeyError) as e:
+        raise click.ClickException(str(e)) from None
+
+
 def _register_subcommands() -> None:
     from p2pbench.data.cli_data import synth_command
 

@@ -1,0 +1,123 @@
+"""Named, versioned evaluation protocols: everything that changes an FCN-score number.
+
+A protocol fixes the dataset and split, the image size the generator sees, the filters that
+shrink its inputs and the real photos, the test-time mode, the one rule that turns outputs into
+uint8, how outputs reach the segmenter (resize filter and target size), the segmenter and its
+weights, and the scored classes with their ignore value. Results record the whole protocol and
+its digest; results of different protocols are never compared or tabulated together.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from p2pbench.data import SYNTHCITY_CLASSES
+from reference_models import TEST_TIME_MODES, Registry
+
+QUANTIZATION = "round-half-even"
+"""uint8 = round((clamp(x, -1, 1) + 1) / 2 * 255), halves to even (p2pbench.data.quantize_uint8)."""
+
+SCORE_RESIZES = ("none", "pil-bilinear")
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """One evaluation protocol. Change any field that changes numbers → bump `version`."""
+
+    name: str
+    version: int
+    description: str
+    paper_comparable: bool
+    dataset: str  # "synthcity" or "cityscapes"
+    split: str
+    expected_images: int  # the whole split: evaluating fewer needs an explicit --limit
+    dataset_seed: int  # synthcity's content seed (0 for real datasets)
+    image_size: int  # generator input and output side
+    label_resize: str  # filter that shrinks the colour label map to image_size (if needed)
+    real_resize: str  # filter that shrinks real photos to image_size (the Ground-truth row)
+    test_time_mode: str
+    quantization: str
+    score_resize: str  # how an image_size output reaches the label resolution
+    label_size: tuple[int, int] | None  # None: labels at their native resolution, never resized
+    segmenter: str
+    class_train_ids: tuple[int, ...]  # trainIds of the scored classes, in class-index order
+    class_names: tuple[str, ...]
+    ignore_index: int = 255
+    extra_channel: str = "original"  # what a prediction of channel n (= num classes) counts as
+
+    def __post_init__(self) -> None:
+        if self.test_time_mode not in TEST_TIME_MODES:
+            raise ValueError(f"unknown test-time mode {self.test_time_mode!r}")
+        if self.score_resize not in SCORE_RESIZES:
+            raise ValueError(f"score_resize must be one of {SCORE_RESIZES}")
+        if len(self.class_train_ids) != len(self.class_names):
+            raise ValueError("class_train_ids and class_names differ in length")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def key(self) -> str:
+        """`name@vN`, the identity results are grouped and compared by."""
+        return f"{self.name}@v{self.version}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def digest(self) -> str:
+        """sha256 of every field: two results with equal digests used the same protocol."""
+        text = json.dumps(self.as_dict(), sort_keys=True, default=list)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+PROTOCOLS: Registry[Protocol] = Registry("protocol")
+
+PROTOCOLS.add(
+    "synthcity",
+    Protocol(
+        name="synthcity",
+        version=1,
+        description=(
+            "Built-in synthcity labels→photo at 64×64: the 100 val scenes of seed 0, generator in "
+            "paper test-time mode, outputs scored at 64×64 by p2pbench's small FCN-8s trained on "
+            "synthcity photos, 9 classes. For development and CI; not comparable to any paper."
+        ),
+        paper_comparable=False,
+        dataset="synthcity",
+        split="val",
+        expected_images=100,
+        dataset_seed=0,
+        image_size=64,
+        label_resize="none",
+        real_resize="none",
+        test_time_mode="paper",
+        quantization=QUANTIZATION,
+        score_resize="none",
+        label_size=None,
+        segmenter="fcn8s-synthcity64",
+        class_train_ids=tuple(c.train_id for c in SYNTHCITY_CLASSES),
+        class_names=tuple(c.name for c in SYNTHCITY_CLASSES),
+        extra_channel="separate",
+    ),
+)
+
+
+def get_protocol(name: str) -> Protocol:
+    """The registered protocol `name`; an unknown name lists the valid ones."""
+    return PROTOCOLS.get(name)
+
+
+def default_protocol(dataset: str) -> str:
+    """The protocol `eval --data DATASET` uses when none is given."""
+    defaults = {"synthcity": "synthcity", "cityscapes": "pix2pix-2017"}
+    if dataset not in defaults:
+        raise ValueError(
+            f"no default FCN-score protocol for {dataset!r}; give --protocol "
+            f"({', '.join(PROTOCOLS.names())})"
+        )
+    return defaults[dataset]

@@ -1,0 +1,51 @@
+"""Sharding without padding, and an evaluation on 2 processes equal to 1."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from p2pbench.distributed import shard_range
+from p2pbench.evaluate import EvalConfig, evaluate
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 500])
+@pytest.mark.parametrize("world", [1, 2, 3, 8])
+def test_shards_cover_every_sample_once_without_padding(n: int, world: int) -> None:
+    shards = [shard_range(n, r, world) for r in range(world)]
+    flat = [i for s in shards for i in s]
+    assert flat == list(range(n))  # contiguous, in order, no duplicates, no padding
+    assert max(len(s) for s in shards) - min(len(s) for s in shards) <= 1
+
+
+def _worker(rank: int, world: int, init: str, checkpoint: str, out: str) -> None:
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
+    try:
+        result = evaluate(EvalConfig(protocol="synthcity", source="generator", path=checkpoint,
+                                     limit=7, batch_size=2, per_image=True, progress=False))
+        Path(out, f"rank{rank}.json").write_text(json.dumps(result))
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_two_processes_equal_one(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    single = evaluate(EvalConfig(protocol="synthcity", source="generator",
+                                 path=str(tiny_checkpoint), limit=7, per_image=True,
+                                 progress=False))
+    init = f"file://{tmp_path / 'init'}"
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    mp.spawn(_worker, args=(2, init, str(tiny_checkpoint), str(tmp_path)), nprocs=2)
+    for rank in range(2):
+        result = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        assert result["provenance"]["world_size"] == 2
+        assert result["metrics"] == single["metrics"]
+        assert result["counts"] == single["counts"]
+        assert result["n_images"] == 7
+        assert result["per_image"] == single["per_image"]
+        assert result["provenance"]["data_sha256"] == single["provenance"]["data_sha256"]
