@@ -239,3 +239,19 @@ def fcn8s_state_dict(net: CaffeNet, arch: FCN8sArch) -> dict[str, torch.Tensor]:
             state[f"{name}.{key}"] = torch.from_numpy(
                 np.array(blob.data, dtype=np.float32)).reshape(param.shape)
     return state
+
+
+def infer_fcn8s_arch(net: CaffeNet) -> FCN8sArch:
+    """The FCN-8s widths a caffemodel holds, read off conv{1..5}_1, fc6_cs and score_fr.
+
+    Only the widths are read here; `fcn8s_state_dict` then checks every blob against them.
+    """
+    firsts = {layer.name: layer for layer in net.layers if layer.blobs}
+    needed = [f"conv{b}_1" for b in range(1, 6)] + ["fc6_cs", "score_fr"]
+    missing = [n for n in needed if n not in firsts]
+    if missing:
+        raise CaffeModelError(f"{net.source} is not an FCN-8s: no parameter layers {missing}")
+    channels = tuple(firsts[f"conv{b}_1"].blobs[0].shape[-4] for b in range(1, 6))
+    return FCN8sArch(num_classes=firsts["score_fr"].blobs[0].shape[-4],
+                     channels=channels,  # type: ignore[arg-type]
+                     fc_channels=firsts["fc6_cs"].blobs[0].shape[-4])

@@ -80,7 +80,8 @@ def convert_caffemodel(path: str | os.PathLike[str], *, architecture: FCN8sArch 
             f"{src} has {size:,} bytes; the official {OFFICIAL_FILE_NAME} has {OFFICIAL_BYTES:,}."
             f" A smaller file is usually an interrupted download: fetch it again from "
             f"{OFFICIAL_URLS[0]}. To convert a different FCN-8s caffemodel on purpose, pass "
-            f"check_size=False (its shapes are still checked).")
+            f"check_size=False (`p2pbench fcn convert --any-size`); its shapes are still "
+            f"checked.")
     sha = sha256_file(src)
     target = fcn_cache_dir(home) / f"{sha}.pt"
     if target.is_file():

@@ -153,6 +153,29 @@ def fcn_group() -> None:
     """The FCN-8s segmenters behind FCN-score: convert official weights, train small ones."""
 
 
+@fcn_group.command("convert")
+@click.argument("caffemodel", type=click.Path(dir_okay=False, exists=True))
+@click.option(
+    "--any-size",
+    is_flag=True,
+    help="accept a file whose size differs from the official 537,896,724 bytes "
+    "(every blob shape is still checked)",
+)
+def fcn_convert_command(caffemodel: str, any_size: bool) -> None:
+    """Convert fcn-8s-cityscapes.caffemodel (no Caffe needed) into p2pbench's cache."""
+    from fcn.caffemodel import CaffeModelError, infer_fcn8s_arch, read_caffemodel
+    from fcn.fcn8s import OFFICIAL_ARCH
+    from fcn.weights import convert_caffemodel
+
+    try:
+        # --any-size: a re-saved or narrower FCN-8s; its widths are read off the file
+        arch = infer_fcn8s_arch(read_caffemodel(caffemodel)) if any_size else OFFICIAL_ARCH
+        path = convert_caffemodel(caffemodel, architecture=arch, check_size=not any_size)
+    except CaffeModelError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"converted {caffemodel} -> {path}")
+
+
 @fcn_group.command("train")
 @click.option(
     "--segmenter",
@@ -193,6 +216,13 @@ def _eval_options(command):  # noqa: ANN001, ANN202 - click decorator stack
             help="dataset (synthcity, cityscapes); selects the default protocol",
         ),
         click.option("--protocol", default=None, help="evaluation protocol (default: the data's)"),
+        click.option(
+            "--task",
+            type=click.Choice(["labels2photo", "photo2labels"]),
+            default="labels2photo",
+            show_default=True,
+            help="selects the default protocol with --data",
+        ),
         click.option("--data-root", default=None, help="dataset root (Cityscapes)"),
         click.option("--split", default=None, help="default: the protocol's split"),
         click.option(
@@ -233,7 +263,8 @@ def _eval_config(
     if protocol is None:
         if data is None:
             raise click.UsageError("give --data (synthcity, cityscapes) or --protocol")
-        protocol = default_protocol(data)
+        protocol = default_protocol(data, str(kwargs["task"]))
+    kwargs.pop("task")
     quiet = bool(kwargs.pop("quiet"))
     return EvalConfig(
         protocol=protocol,
@@ -259,6 +290,19 @@ def _eval_config(
     "--allow-missing",
     is_flag=True,
     help="score what --images holds when some are missing (recorded)",
+)
+@click.option(
+    "--naming",
+    type=click.Choice(["auto", "sample-id", "original", "port"]),
+    default="auto",
+    show_default=True,
+    help="--images file names: <id>.png, the original script's "
+    "<city>_<seq>_<frame>_leftImg8bit.png, or the port's <n>_fake_B.png",
+)
+@click.option(
+    "--allow-partial-split",
+    is_flag=True,
+    help="score a split with fewer images than the protocol expects (recorded)",
 )
 @click.option("--segmenter-weights", default=None, help="override the protocol's weights file")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="result JSON file")

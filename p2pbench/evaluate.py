@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from p2pbench.data import PairedDataset, build_dataset, collate_samples
+from p2pbench.data import CityscapesDataset, PairedDataset, build_dataset, collate_samples
 from p2pbench.distributed import gather_lists, rank_and_world, shard_range
 from p2pbench.metrics.fcn_score import FCNScore, per_image_scores
 from p2pbench.protocols import Protocol, get_protocol
@@ -50,6 +50,8 @@ class EvalConfig:
     seed: int = 0
     per_image: bool = False
     allow_missing: bool = False
+    naming: str = "auto"  # image folders: auto, sample-id, original, port
+    allow_partial_split: bool = False  # score a split with fewer frames than the protocol's
     dropout: bool | None = None  # PyTorch-port U-Net files only (they do not record it)
     segmenter_weights: str | None = None
     progress: bool = True
@@ -64,21 +66,33 @@ class EvalConfig:
             raise ValueError("--limit must be at least 1")
         if self.batch_size < 1:
             raise ValueError("--batch-size must be at least 1")
+        if self.naming not in NAMINGS:
+            raise ValueError(f"unknown naming {self.naming!r}; valid: {', '.join(NAMINGS)}")
 
 
 def protocol_dataset(protocol: Protocol, split: str | None, data_root: str | None) -> PairedDataset:
-    """The dataset a protocol scores, labels→photo, labels at the protocol's resolution."""
+    """The dataset a protocol scores, in the protocol's direction, labels at native size."""
     split = split or protocol.split
+    direction = "BtoA" if protocol.task == "labels2photo" else "AtoB"
     if protocol.dataset == "synthcity":
         n = protocol.expected_images if split == protocol.split else None
         return build_dataset(
             "synthcity",
             split,
             size=protocol.image_size,
-            direction="BtoA",
+            direction=direction,
             seed=protocol.dataset_seed,
             data_root=None,
             n=n,
+        )
+    if protocol.dataset == "cityscapes":
+        return CityscapesDataset(
+            data_root,
+            split,
+            protocol.image_size,
+            direction,
+            label_resize=protocol.label_resize,
+            photo_resize=protocol.real_resize,
         )
     raise ValueError(
         f"protocol {protocol.name} uses dataset {protocol.dataset!r}, which the "
@@ -86,9 +100,41 @@ def protocol_dataset(protocol: Protocol, split: str | None, data_root: str | Non
     )
 
 
-def image_names(protocol: Protocol, dataset: PairedDataset, ids: Sequence[str]) -> dict[str, str]:
-    """File name of each sample's generated image, as `p2pbench generate` writes them."""
-    return {sid: f"{sid}.png" for sid in ids}
+NAMINGS = ("auto", "sample-id", "original", "port")
+
+
+def image_names(
+    protocol: Protocol, dataset: PairedDataset, ids: Sequence[str], naming: str
+) -> dict[str, str]:
+    """File name of each sample's generated image under a naming scheme.
+
+    sample-id: `<id>.png` (synthcity, and what `p2pbench generate` writes elsewhere);
+    original: `<city>_<seq>_<frame>_leftImg8bit.png`, what the pix2pix FCN-score script reads;
+    port: `<n>_fake_B.png`, the PyTorch port's test output, n = the frame's index in
+    `sorted(glob(gtFine/<split>/*/*_color.png))`.
+    """
+    if naming == "sample-id":
+        return {sid: f"{sid}.png" for sid in ids}
+    if protocol.dataset != "cityscapes":
+        raise ValueError(
+            f"naming {naming!r} applies to Cityscapes; {protocol.dataset} images "
+            "are named <sample id>.png"
+        )
+    if naming == "original":
+        return {sid: f"{sid}_leftImg8bit.png" for sid in ids}
+    if naming == "port":
+        index = dataset.frame_index  # type: ignore[attr-defined]
+        return {sid: f"{index[sid]}_fake_B.png" for sid in ids}
+    raise ValueError(f"unknown naming {naming!r}; valid: {', '.join(NAMINGS)}")
+
+
+def detect_naming(protocol: Protocol, folder: Path) -> str:
+    """The naming of an image folder: the port's `*_fake_B.png`, else the original script's."""
+    if protocol.dataset != "cityscapes":
+        return "sample-id"
+    if folder.is_dir() and any(folder.glob("*_fake_B.png")):
+        return "port"
+    return "original"
 
 
 def evaluate(config: EvalConfig) -> dict[str, Any]:
@@ -97,6 +143,16 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
     device = torch.device(config.device)
     dataset = protocol_dataset(protocol, config.split, config.data_root)
     all_ids = list(dataset.sample_ids)  # type: ignore[attr-defined]
+    if (
+        (config.split or protocol.split) == protocol.split
+        and len(all_ids) != (protocol.expected_images)
+        and not config.allow_partial_split
+    ):
+        raise ValueError(
+            f"protocol {protocol.key} scores all {protocol.expected_images} {protocol.split} "
+            f"images, but the dataset has {len(all_ids)}: is the download complete? "
+            "(--allow-partial-split scores what is there, recorded in the result)"
+        )
     if config.limit is not None and config.limit > len(all_ids):
         raise ValueError(f"--limit {config.limit} exceeds the {len(all_ids)} images of the split")
     ids = all_ids[: config.limit] if config.limit else all_ids
@@ -110,7 +166,11 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
     if not scored:
         raise ValueError("no images to score")
 
-    segmenter = load_segmenter(protocol.segmenter, config.segmenter_weights, device)
+    segmenter = (
+        None
+        if protocol.task == "photo2labels"
+        else load_segmenter(protocol.segmenter, config.segmenter_weights, device)
+    )
     metric = FCNScore(
         protocol.num_classes,
         protocol.class_names,
@@ -134,8 +194,8 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
             [dataset[index_of[s]] for s in shard[start : start + config.batch_size]]
         )
         images = source.images(batch)
-        labels = lut[batch.label.to(device)]  # type: ignore[union-attr]
-        pred = _segment(segmenter, images, protocol, tuple(labels.shape[-2:]))
+        labels = lut[_protocol_labels(batch.label, protocol).to(device)]
+        pred = _predict(segmenter, images, protocol, tuple(labels.shape[-2:]))
         metric.update(pred, labels)
         if config.per_image:
             scores_list = per_image_scores(
@@ -172,6 +232,7 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
         "n_images": len(scored),
         "limit": config.limit,
         "missing": missing,
+        "partial_split": len(all_ids) != protocol.expected_images,
         "metrics": {
             k: scores[k] for k in ("per_pixel_acc", "per_class_acc", "class_iou", "per_class")
         },
@@ -185,11 +246,7 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
             "device": str(device),
             "test_time_mode": protocol.test_time_mode,
             "data_sha256": hashlib.sha256("".join(d for _, d in digests).encode()).hexdigest(),
-            "segmenter": {
-                "name": segmenter.name,
-                "weights": segmenter.weights_path,
-                "sha256": segmenter.weights_sha256,
-            },
+            "segmenter": segmenter.describe() if segmenter else {"name": protocol.segmenter},
             "command": list(config.command),
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         },
@@ -207,11 +264,10 @@ def _make_source(
         return RealSource(protocol.real_resize)
     assert config.path is not None
     if config.source == "images":
+        folder = Path(config.path)
+        naming = detect_naming(protocol, folder) if config.naming == "auto" else config.naming
         return FolderSource(
-            Path(config.path),
-            image_names(protocol, dataset, ids),
-            protocol.image_size,
-            naming="sample-id",
+            folder, image_names(protocol, dataset, ids, naming), protocol.image_size, naming=naming
         )
     loaded = read_generator(config.path, dropout=config.dropout)
     size = generator_size(loaded.name)
@@ -231,38 +287,76 @@ def _label_lut(protocol: Protocol) -> torch.Tensor:
     return lut
 
 
-def to_label_resolution(images: torch.Tensor, size: tuple[int, int], method: str) -> torch.Tensor:
-    """uint8 N×3×h×w → N×3×H×W by the protocol's rule (PIL bilinear on uint8, or none)."""
+PIL_FILTERS = {"pil-bilinear": Image.Resampling.BILINEAR, "pil-nearest": Image.Resampling.NEAREST}
+
+
+def resize_uint8(images: torch.Tensor, size: tuple[int, int], method: str) -> torch.Tensor:
+    """uint8 N×C×h×w (or N×h×w) → H×W with PIL's filter `method`, one image at a time.
+
+    PIL on uint8 is what the original evaluation did (scipy.misc.imresize). PIL sizes are
+    (W, H): the swap is made here, once.
+    """
     if tuple(images.shape[-2:]) == size:
         return images
-    if method != "pil-bilinear":
+    if method not in PIL_FILTERS:
         raise ValueError(
-            f"images are {tuple(images.shape[-2:])} but labels {size}, and the "
-            f"protocol's score_resize is {method!r}"
+            f"images are {tuple(images.shape[-2:])} but must be {size}, and the "
+            f"protocol's resize is {method!r}"
         )
     height, width = size
-    out = [
-        np.asarray(
-            Image.fromarray(im.permute(1, 2, 0).cpu().numpy()).resize(
-                (width, height), Image.Resampling.BILINEAR
-            )
-        )
-        for im in images
-    ]  # PIL takes (W, H)
-    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).contiguous()
+    out = []
+    for im in images.cpu():
+        array = im.permute(1, 2, 0).numpy() if im.ndim == 3 else im.numpy()
+        out.append(np.asarray(Image.fromarray(array).resize((width, height), PIL_FILTERS[method])))
+    stacked = torch.from_numpy(np.stack(out))
+    return stacked.permute(0, 3, 1, 2).contiguous() if images.ndim == 4 else stacked
 
 
-def _segment(
-    segmenter: LoadedSegmenter,
+def _protocol_labels(label: torch.Tensor | None, protocol: Protocol) -> torch.Tensor:
+    """trainIds at the protocol's label resolution (native unless label_size is set)."""
+    if label is None:
+        raise ValueError(f"protocol {protocol.key} needs label maps, and the dataset has none")
+    if protocol.label_size is None:
+        return label
+    small = resize_uint8(label.to(torch.uint8), protocol.label_size, protocol.label_downsample)
+    return small.to(torch.int64)
+
+
+def _predict(
+    segmenter: LoadedSegmenter | None,
     images: torch.Tensor,
     protocol: Protocol,
     label_size: tuple[int, int],
 ) -> torch.Tensor:
+    """Class-index map per image at label resolution (channel n = the extra channel)."""
+    if protocol.task == "photo2labels":
+        classes = nearest_colour_classes(images, protocol)
+        return (
+            resize_uint8(classes.to(torch.uint8), label_size, protocol.score_resize)
+            .to(torch.int64)
+            .to(images.device)
+        )
     from fcn.fcn8s import predict
 
+    assert segmenter is not None
     device = next(segmenter.module.parameters()).device
-    full = to_label_resolution(images, label_size, protocol.score_resize)
+    full = resize_uint8(images, label_size, protocol.score_resize)
     return predict(segmenter.module, full.to(device))
+
+
+def nearest_colour_classes(images: torch.Tensor, protocol: Protocol) -> torch.Tensor:
+    """Each pixel's class: the nearest class colour (squared RGB distance; ties → lower index)."""
+    palette = torch.tensor(class_colours(protocol), dtype=torch.int64)  # C×3
+    x = images.to(torch.int64).permute(0, 2, 3, 1).unsqueeze(-2)  # N×H×W×1×3
+    distance = ((x - palette) ** 2).sum(-1)  # N×H×W×C
+    return distance.argmin(-1)  # argmin returns the first minimum
+
+
+def class_colours(protocol: Protocol) -> list[tuple[int, int, int]]:
+    """The official colour of each scored class (cityscapesScripts' label table)."""
+    from cityscapesscripts.helpers.labels import trainId2label
+
+    return [tuple(trainId2label[t].color) for t in protocol.class_train_ids]
 
 
 def _sample_digest(image: torch.Tensor, label: torch.Tensor) -> str:

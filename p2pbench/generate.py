@@ -39,7 +39,8 @@ def generate(config: EvalConfig, out_dir: str | Path) -> dict[str, Any]:
     ids = list(dataset.sample_ids)  # type: ignore[attr-defined]
     ids = ids[: config.limit] if config.limit else ids
     index_of = {sid: i for i, sid in enumerate(dataset.sample_ids)}  # type: ignore[attr-defined]
-    names = image_names(protocol, dataset, ids)
+    naming = "original" if protocol.dataset == "cityscapes" else "sample-id"
+    names = image_names(protocol, dataset, ids, naming)
     source = _make_source(config, protocol, dataset, ids, torch.device(config.device))
     rank, world = rank_and_world()
     shard = [ids[i] for i in shard_range(len(ids), rank, world)]
@@ -68,7 +69,7 @@ def generate(config: EvalConfig, out_dir: str | Path) -> dict[str, Any]:
         "source": source.describe(),
         "checkpoint": config.path,
         "seed": config.seed,
-        "naming": "sample-id",
+        "naming": naming,
         "versions": package_versions(),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }

@@ -21,7 +21,8 @@ from reference_models import TEST_TIME_MODES, Registry
 QUANTIZATION = "round-half-even"
 """uint8 = round((clamp(x, -1, 1) + 1) / 2 * 255), halves to even (p2pbench.data.quantize_uint8)."""
 
-SCORE_RESIZES = ("none", "pil-bilinear")
+SCORE_RESIZES = ("none", "pil-bilinear", "pil-nearest")
+TASKS = ("labels2photo", "photo2labels")
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ class Protocol:
     class_names: tuple[str, ...]
     ignore_index: int = 255
     extra_channel: str = "original"  # what a prediction of channel n (= num classes) counts as
+    task: str = "labels2photo"  # photo2labels: outputs are colour label maps, no segmenter
+    label_downsample: str = "none"  # how labels reach label_size when it is set ("pil-nearest")
 
     def __post_init__(self) -> None:
         if self.test_time_mode not in TEST_TIME_MODES:
@@ -56,6 +59,8 @@ class Protocol:
             raise ValueError(f"score_resize must be one of {SCORE_RESIZES}")
         if len(self.class_train_ids) != len(self.class_names):
             raise ValueError("class_train_ids and class_names differ in length")
+        if self.task not in TASKS:
+            raise ValueError(f"unknown task {self.task!r}; valid: {', '.join(TASKS)}")
 
     @property
     def num_classes(self) -> int:
@@ -107,17 +112,119 @@ PROTOCOLS.add(
 )
 
 
+CITYSCAPES_CLASSES = (
+    "road",
+    "sidewalk",
+    "building",
+    "wall",
+    "fence",
+    "pole",
+    "traffic light",
+    "traffic sign",
+    "vegetation",
+    "terrain",
+    "sky",
+    "person",
+    "rider",
+    "car",
+    "truck",
+    "bus",
+    "train",
+    "motorcycle",
+    "bicycle",
+)
+PIX2PIX_2017 = Protocol(
+    name="pix2pix-2017",
+    version=1,
+    description=(
+        "The pix2pix paper's Cityscapes labels→photo FCN-score (Isola et al. 2017): all 500 val "
+        "frames; the colour label map shrunk to 256×256 (bicubic, the PyTorch port's data) is "
+        "the generator input; the generator runs in the paper's test-time mode; each 256×256 "
+        "output is upsampled to 1024×2048 with PIL bilinear on uint8 and scored by the authors' "
+        "FCN-8s (Caffe preprocessing) against native-resolution trainIds; one dataset-wide "
+        "histogram over 19 classes with the original script's arithmetic."
+    ),
+    paper_comparable=True,
+    dataset="cityscapes",
+    split="val",
+    expected_images=500,
+    dataset_seed=0,
+    image_size=256,
+    label_resize="bicubic",
+    real_resize="bicubic",
+    test_time_mode="paper",
+    quantization=QUANTIZATION,
+    score_resize="pil-bilinear",
+    label_size=None,
+    segmenter="fcn8s-cityscapes",
+    class_train_ids=tuple(range(19)),
+    class_names=CITYSCAPES_CLASSES,
+    extra_channel="original",
+)
+PROTOCOLS.add("pix2pix-2017", PIX2PIX_2017)
+PROTOCOLS.add(
+    "pix2pix-2017-lua",
+    dataclasses.replace(
+        PIX2PIX_2017,
+        name="pix2pix-2017-lua",
+        description=PIX2PIX_2017.description.replace(
+            "(bicubic, the PyTorch port's data)", "(bilinear, as the paper's Lua data was made)"
+        ),
+        label_resize="bilinear",
+        real_resize="bilinear",
+    ),
+)
+PROTOCOLS.add(
+    "pix2pix-2017-fast",
+    dataclasses.replace(
+        PIX2PIX_2017,
+        name="pix2pix-2017-fast",
+        description=(
+            "Development variant of pix2pix-2017: outputs scored at 256×256 against trainIds "
+            "nearest-downsampled to 256×256 (PIL nearest), 16× less FCN-8s work. NOT comparable "
+            "to the paper or to pix2pix-2017 numbers."
+        ),
+        paper_comparable=False,
+        score_resize="none",
+        label_size=(256, 256),
+        label_downsample="pil-nearest",
+    ),
+)
+PROTOCOLS.add(
+    "pix2pix-2017-photo2labels",
+    dataclasses.replace(
+        PIX2PIX_2017,
+        name="pix2pix-2017-photo2labels",
+        description=(
+            "The paper's Table 6, Cityscapes photo→labels: the val photo shrunk to 256×256 "
+            "(bicubic) is the generator input; each generated colour label map is mapped to "
+            "classes by the nearest of the 19 Cityscapes class colours (squared RGB distance, "
+            "ties to the lower trainId), upsampled to 1024×2048 with PIL nearest, and scored "
+            "with the same histogram and arithmetic as labels→photo."
+        ),
+        task="photo2labels",
+        segmenter="nearest-colour",
+        score_resize="pil-nearest",
+        extra_channel="separate",
+    ),
+)
+
+
 def get_protocol(name: str) -> Protocol:
     """The registered protocol `name`; an unknown name lists the valid ones."""
     return PROTOCOLS.get(name)
 
 
-def default_protocol(dataset: str) -> str:
-    """The protocol `eval --data DATASET` uses when none is given."""
-    defaults = {"synthcity": "synthcity", "cityscapes": "pix2pix-2017"}
-    if dataset not in defaults:
+def default_protocol(dataset: str, task: str = "labels2photo") -> str:
+    """The protocol `eval --data DATASET [--task TASK]` uses when none is given."""
+    defaults = {
+        ("synthcity", "labels2photo"): "synthcity",
+        ("cityscapes", "labels2photo"): "pix2pix-2017",
+        ("cityscapes", "photo2labels"): "pix2pix-2017-photo2labels",
+    }
+    if (dataset, task) not in defaults:
         raise ValueError(
-            f"no default FCN-score protocol for {dataset!r}; give --protocol "
+            f"no default FCN-score protocol for {dataset!r} ({task}); give --protocol "
             f"({', '.join(PROTOCOLS.names())})"
         )
-    return defaults[dataset]
+    return defaults[(dataset, task)]

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,17 @@ class LoadedSegmenter:
     name: str
     weights_path: str
     weights_sha256: str
+    architecture: dict[str, Any]
+    official: bool  # the registered architecture and, where pinned, the pinned file
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "weights": self.weights_path,
+            "sha256": self.weights_sha256,
+            "architecture": self.architecture,
+            "official": self.official,
+        }
 
 
 SEGMENTERS: Registry[SegmenterSpec] = Registry("segmenter")
@@ -103,9 +115,21 @@ def load_segmenter(
             "changed or corrupted: reinstall p2pbench"
         )
     module = load_fcn8s(path)
-    if module.arch != spec.arch:
-        raise ValueError(f"{path} holds an FCN-8s of {module.arch}, but {name} is {spec.arch}")
-    return LoadedSegmenter(module.to(device), name, str(path), digest)
+    if module.arch.num_classes != spec.arch.num_classes:
+        raise ValueError(
+            f"{path} holds an FCN-8s with {module.arch.num_classes} output "
+            f"channels, but {name} has {spec.arch.num_classes}"
+        )
+    official = module.arch == spec.arch and (spec.sha256 is None or digest == spec.sha256)
+    if not official:
+        print(
+            f"warning: {path} is not the registered {name} weights ({module.arch}); results "
+            "are recorded as such and are not comparable",
+            file=sys.stderr,
+        )
+    return LoadedSegmenter(
+        module.to(device), name, str(path), digest, module.arch.as_dict(), official
+    )
 
 
 def synthcity_batches(

@@ -92,6 +92,8 @@ class FolderSource:
         if not self.folder.is_dir():
             raise MissingImagesError(f"image folder not found: {self.folder}")
         present = {p.name for p in self.folder.iterdir() if p.suffix.lower() == ".png"}
+        if self.naming == "port":  # the port also writes <n>_real_A.png and <n>_real_B.png
+            present = {name for name in present if name.endswith("_fake_B.png")}
         expected = set(self.names.values())
         missing_ids = [i for i, name in self.names.items() if name not in present]
         extra = sorted(present - expected)
@@ -113,6 +115,10 @@ class FolderSource:
                 f"missing {len(missing_ids)}: {_listing([self.names[i] for i in missing_ids])}; "
                 f"unexpected {len(extra)}: {_listing(extra)}"
             )
+            if self.naming == "port" and len(present & expected) == 50:
+                message += (
+                    " (the PyTorch port's test script writes 50 images unless given --num_test 500)"
+                )
             if not allow_missing:
                 raise MissingImagesError(
                     message + ". Generate all of them (e.g. `p2pbench generate`), or pass "
