@@ -56,6 +56,26 @@ def measure(device: str, batch_size: int, size: int = 256) -> list[dict[str, obj
     return rows
 
 
+def measure_training(device: str, size: int = 256) -> list[dict[str, object]]:
+    """One full pix2pix step (D step + G step, L1 + cGAN) at batch 1: the paper's setting."""
+    from p2pbench.data import Batch
+    from p2pbench.train import TrainConfig, build_models, train_step
+
+    config = TrainConfig(generator="unet256", discriminator="patch70", device=device)
+    models = build_models(config)
+    batch = Batch(torch.rand(1, 3, size, size) * 2 - 1, torch.rand(1, 3, size, size) * 2 - 1,
+                  None, ("bench",))
+
+    def step() -> None:
+        train_step(config, models, batch)
+        _sync(device)
+
+    seconds = time_per_call(step)
+    print(f"train step unet256+patch70 batch 1: {1 / seconds:8.2f} images/s")
+    return [{"network": "unet256+patch70", "mode": "train step (D+G)", "batch_size": 1,
+             "size": size, "seconds_per_batch": seconds, "images_per_s": 1 / seconds}]
+
+
 def _sync(device: str) -> None:
     if device.startswith("cuda"):
         torch.cuda.synchronize()
@@ -66,7 +86,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-size", type=int, default=1)
     args = parser.parse_args()
-    rows = measure(args.device, args.batch_size)
+    rows = measure(args.device, args.batch_size) + measure_training(args.device)
     path = write_results(f"networks-{args.device.split(':')[0]}", rows)
     print(f"wrote {path}")
 

@@ -59,6 +59,13 @@ def data_group() -> None:
     help="default: the dataset's labels→photo direction",
 )
 @click.option("--n-train", type=int, default=None, help="synthcity: training samples to generate")
+@click.option(
+    "--data-seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="synthcity: content seed of the generated training data",
+)
 @click.option("--size", type=int, default=None, help="image size (default: the generator's)")
 @click.option("--gen", "generator", default="unet256", show_default=True)
 @click.option("--disc", "discriminator", default="patch70", show_default=True)
@@ -359,9 +366,12 @@ def _run(fn, config):  # noqa: ANN001, ANN202
 
 
 def _register_subcommands() -> None:
+    from p2pbench.cli_report import check_command, table_command
     from p2pbench.data.cli_data import synth_command
 
     data_group.add_command(synth_command)
+    main.add_command(table_command)
+    main.add_command(check_command)
 
 
 _register_subcommands()

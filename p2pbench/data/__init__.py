@@ -88,6 +88,7 @@ def build_dataset(
     n: int | None,
     transform: Transform | None = None,
     labels: bool = True,
+    transform_seed: int | None = None,
 ) -> PairedDataset:
     """Resolve a dataset by name ("synthcity", "cityscapes") or by an aligned folder's path.
 
@@ -95,9 +96,11 @@ def build_dataset(
     folders, AtoB for other aligned folders. `seed` is synthcity's content seed and every
     dataset's transform seed; `n` keeps the first n samples (synthcity: generates n); a
     `data_root` is only meaningful for Cityscapes. `labels=False` skips label maps (training:
-    Cityscapes labels stay at 1024×2048 and cannot follow the jitter).
+    Cityscapes labels stay at 1024×2048 and cannot follow the jitter). `transform_seed`, when
+    given, seeds the transform instead of `seed` (a training seed apart from the data's).
     """
     name = str(name_or_path)
+    t_seed = seed if transform_seed is None else transform_seed
     if data_root is not None and name != "cityscapes":
         raise ValueError(f"a data root ({data_root}) applies to cityscapes only, not {name!r}")
     if name == "synthcity":
@@ -108,6 +111,7 @@ def build_dataset(
             seed=seed,
             direction=direction or "BtoA",
             transform=transform,
+            transform_seed=t_seed,
             load_labels=labels,
         )
     if name == "cityscapes":
@@ -118,13 +122,13 @@ def build_dataset(
             direction or "BtoA",
             transform,
             n=n,
-            transform_seed=seed,
+            transform_seed=t_seed,
             load_labels=labels,
         )
     path = Path(name)
     if path.is_dir():
         if (path / "synthcity.json").is_file():
-            return _written_synthcity(path, split, size, direction, seed, n, transform, labels)
+            return _written_synthcity(path, split, size, direction, t_seed, n, transform, labels)
         return AlignedDataset(
             path,
             split,
@@ -132,7 +136,7 @@ def build_dataset(
             size,
             transform,
             n=n,
-            transform_seed=seed,
+            transform_seed=t_seed,
             load_labels=labels,
         )
     raise ValueError(

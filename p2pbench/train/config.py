@@ -25,6 +25,7 @@ class TrainConfig:
     data_root: str | None = None
     direction: str | None = None  # None: the dataset's labels→photo direction
     n_train: int | None = None  # synthcity only: number of generated training samples
+    data_seed: int = 0  # synthcity only: the content seed of the generated training data
     size: int | None = None  # None: the generator's size
     generator: str = "unet256"
     discriminator: str = "patch70"

@@ -136,11 +136,12 @@ def train(
         "train",
         size=size,
         direction=config.direction,
-        seed=config.seed,
+        seed=config.data_seed,
         data_root=config.data_root,
         n=config.n_train,
         transform=transform,
         labels=False,
+        transform_seed=config.seed,
     )
     grid_samples = _grid_samples(config, size)
     torch.manual_seed(config.seed)  # drives dropout during training
@@ -198,7 +199,7 @@ def _grid_samples(config: TrainConfig, size: int) -> Batch:
                 split,
                 size=size,
                 direction=config.direction,
-                seed=config.seed,
+                seed=config.data_seed,
                 data_root=config.data_root,
                 n=None,
                 labels=False,
