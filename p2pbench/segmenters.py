@@ -79,7 +79,7 @@ SEGMENTERS.add(
             num_classes=len(SYNTHCITY_CLASSES), channels=(8, 16, 32, 64, 64), fc_channels=128
         ),
         shipped_file="fcn8s-synthcity64.pt",
-        sha256=None,
+        sha256="ba7b9547313cf79f0a856873d391d80020ff2c535803a0582e33767b2635cd07",
     ),
 )
 SEGMENTERS.add(
