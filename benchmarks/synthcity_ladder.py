@@ -2,7 +2,8 @@
 
     python -m benchmarks.synthcity_ladder [--steps 300] [--seeds 0 1 2] [--out runs/ladder]
 
-Trains one U-Net 64 + 70×70 PatchGAN (L1 + cGAN, the paper's settings) per seed on synthcity,
+Trains one U-Net 64 + 70×70 PatchGAN (L1 + cGAN, the paper's settings; --width filters, 32 by
+default to fit a 2-core CPU) per seed on synthcity,
 evaluates the untrained and trained generators of each seed and the real photos on the
 `synthcity` protocol, writes every result JSON under --out and a summary to
 benchmarks/results/synthcity-ladder.json. Each gap should exceed the spread over seeds.
@@ -28,16 +29,18 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--out", default="runs/ladder")
+    parser.add_argument("--width", type=int, default=32, help="ngf = ndf")
     args = parser.parse_args()
     out = Path(args.out)
     rows: dict[str, list[dict]] = {"real": [], "trained": [], "untrained": []}
     for seed in args.seeds:
         config = TrainConfig(generator="unet64", discriminator="patch70", max_steps=args.steps,
+                             ngf=args.width, ndf=args.width,
                              seed=seed, checkpoint_every=args.steps, sample_every=args.steps,
                              log_every=50)
         untrained = out / f"untrained-{seed}.pt"
-        save_generator(untrained, build_generator("unet64", seed=seed), "unet64",
-                       GeneratorConfig())
+        save_generator(untrained, build_generator("unet64", seed=seed, ngf=args.width),
+                       "unet64", GeneratorConfig(ngf=args.width))
         run = out / f"run-{seed}"
         checkpoint = run / "checkpoint.pt"
         if not checkpoint.exists():

@@ -162,7 +162,8 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
     missing: list[str] = []
     if isinstance(source, FolderSource):
         missing = source.check(config.allow_missing)
-    scored = [sid for sid in ids if sid not in set(missing)]
+    skipped = set(missing)
+    scored = [sid for sid in ids if sid not in skipped]
     if not scored:
         raise ValueError("no images to score")
 

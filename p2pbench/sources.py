@@ -57,6 +57,7 @@ class GeneratorSource:
             "config": vars_of(lg.config),
             "notes": list(lg.notes),
             "test_time_mode": self.mode,
+            **({"run": lg.run, "step": lg.step} if lg.run else {}),
         }
 
 

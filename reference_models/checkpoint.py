@@ -44,6 +44,8 @@ class LoadedGenerator:
     source_format: str  # "p2pbench" or "pytorch-port"
     sha256: str
     notes: tuple[str, ...] = ()
+    run: dict[str, Any] | None = None  # the trainer's run config, when a trainer wrote the file
+    step: int | None = None  # the trainer's step count, when a trainer wrote the file
 
 
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -117,7 +119,15 @@ def read_generator(
         config = GeneratorConfig.from_options(options)
         module = build_generator(section["name"], **dataclasses.asdict(config))
         _load_state(module, section["state_dict"], path)
-        return LoadedGenerator(module, section["name"], config, "p2pbench", digest)
+        return LoadedGenerator(
+            module,
+            section["name"],
+            config,
+            "p2pbench",
+            digest,
+            run=data.get("run"),
+            step=data.get("step"),
+        )
 
     from reference_models.port import identify_port_generator  # port layout lives there
 

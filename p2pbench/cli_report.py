@@ -1,0 +1,185 @@
+"""`p2pbench table` and `p2pbench check`: renderings of result files, and the CI gate.
+
+Exit codes: 0 success (check: no regression), 1 a regression (check), 2 unusable input
+(unreadable or malformed files, results that cannot be compared, bad options).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+EXIT_OK, EXIT_REGRESSION, EXIT_UNUSABLE = 0, 1, 2
+
+
+def _fail(message: str, junit: str | None = None) -> NoReturn:
+    """Report unusable input on stderr (and as a JUnit error) and exit with status 2."""
+    if junit:
+        from p2pbench.check import render_junit_error
+
+        _write(junit, render_junit_error(message))
+    click.echo(f"error: {message}", err=True)
+    sys.exit(EXIT_UNUSABLE)
+
+
+@click.command("table")
+@click.argument("results", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["md", "latex", "csv", "html"]),
+    default="md",
+    show_default=True,
+)
+@click.option(
+    "--reference",
+    default=None,
+    help="the paper's rows beside ours, e.g. pix2pix-2017:table3 (shown only when the "
+    "protocol, task and number of images match)",
+)
+@click.option(
+    "--group-by",
+    default=None,
+    help="key path that names a result's row, e.g. source.name (default: its variant label)",
+)
+@click.option(
+    "--metrics",
+    default=None,
+    help="comma-separated metric columns, in order (default: every ranked metric present)",
+)
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="write to a file")
+def table_command(
+    results: tuple[str, ...],
+    fmt: str,
+    reference: str | None,
+    group_by: str | None,
+    metrics: str | None,
+    out: str | None,
+) -> None:
+    """Tabulate result files paper-style: variants × metrics, mean ± std over seeds.
+
+    Results of different protocols or numbers of images are refused (exit 2); pass each
+    group's files separately.
+    """
+    from p2pbench.results import ResultError
+    from p2pbench.tables import TableError, build_table, load_results, render
+
+    wanted = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
+    try:
+        table = build_table(load_results(results), reference, group_by, wanted)
+    except (ResultError, TableError, OSError) as e:
+        _fail(str(e))
+    if fmt == "csv":  # the other renderings carry their notes
+        for note in table.notes:
+            click.echo(f"note: {note}", err=True)
+    text = render(table, fmt)
+    if out:
+        _write(out, text)
+    else:
+        click.echo(text, nl=False)
+
+
+def _parse_tolerances(values: tuple[str, ...]) -> dict[str, float]:
+    parsed: dict[str, float] = {}
+    for item in values:
+        key, sep, number = item.partition("=")
+        try:
+            parsed[key.strip()] = float(number)
+        except ValueError:
+            sep = ""
+        if not sep or not key.strip():
+            raise click.BadParameter(
+                f"expected METRIC=ABS such as fid=0.5, found {item!r}", param_hint="--tol"
+            )
+    return parsed
+
+
+@click.command("check")
+@click.argument("result", type=click.Path(dir_okay=False))
+@click.option(
+    "--baseline",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="the accepted result file to compare with",
+)
+@click.option(
+    "--tol",
+    multiple=True,
+    metavar="METRIC=ABS",
+    help="allowed worsening of one metric, e.g. --tol class_iou=0.01 (repeatable; default 0)",
+)
+@click.option(
+    "--rel-tol",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="allowed worsening relative to |baseline|; a metric may move by the larger of the two",
+)
+@click.option("--junit", type=click.Path(dir_okay=False), default=None, help="JUnit XML file")
+@click.option(
+    "--update-baseline",
+    is_flag=True,
+    help="accept RESULT: print the comparison if there is one, then copy RESULT over the "
+    "baseline (atomically, whole file) and exit 0",
+)
+def check_command(
+    result: str,
+    baseline: str,
+    tol: tuple[str, ...],
+    rel_tol: float,
+    junit: str | None,
+    update_baseline: bool,
+) -> None:
+    """Compare RESULT with a baseline result, metric by metric, for CI.
+
+    Higher is better for accuracies, IoU, IS, PSNR and SSIM; lower for FID, KID and L1. A metric
+    worse by more than its tolerance is a regression. Prints a Markdown summary. Exit status: 0
+    within tolerance, 1 regression, 2 unusable input (unreadable or malformed files, missing
+    metrics, different protocols or numbers of images).
+    """
+    from p2pbench.check import CheckInputError, Tolerances, compare, render_junit, render_markdown
+    from p2pbench.results import ResultError, read_result
+
+    try:
+        tolerances = Tolerances(_parse_tolerances(tol), relative=rel_tol)
+        new = read_result(result)
+    except (ResultError, CheckInputError, OSError) as e:
+        _fail(str(e), junit)
+    existed = Path(baseline).exists()
+    report = None
+    if existed or not update_baseline:
+        try:
+            if not existed:
+                raise ResultError(
+                    f"baseline not found: {baseline}; create it from a result you accept with "
+                    f"`p2pbench check {result} --baseline {baseline} --update-baseline`"
+                )
+            old = read_result(baseline)
+            report = compare(new, old, tolerances, result_name=result, baseline_name=baseline)
+        except (ResultError, CheckInputError, OSError) as e:
+            if not update_baseline:
+                _fail(str(e), junit)
+            click.echo(f"note: the old baseline is not comparable ({e}); replacing it", err=True)
+    if report is not None:
+        click.echo(render_markdown(report), nl=False)
+        if junit:
+            _write(junit, render_junit(report))
+    if update_baseline:
+        from reference_models.files import atomic_path
+
+        with atomic_path(baseline) as tmp:  # the whole file, byte for byte
+            tmp.write_bytes(Path(result).read_bytes())
+        action = "replaced" if existed else "created"
+        click.echo(f"baseline {baseline} {action}: copy of {result}", err=True)
+        sys.exit(EXIT_OK)
+    assert report is not None
+    sys.exit(EXIT_REGRESSION if report.regressed else EXIT_OK)
+
+
+def _write(path: str, text: str) -> None:
+    from reference_models.files import atomic_write_text
+
+    atomic_write_text(path, text)

@@ -1,0 +1,292 @@
+"""Paper-style tables from result files: variants × metrics, mean ± std over seeds.
+
+A table is built from result JSON files only (see p2pbench.results). Results of one variant
+(several seeds, or several checkpoints of the same variant) become one row: mean ± sample std
+(ddof=1) and their number n. Results of different tasks, protocols or numbers of images never
+share a table. The paper's published numbers (`reports/reference/<paper>.json`) are shown beside
+ours only when our results use the protocol, task and number of images the paper used.
+
+A result's variant label (the row) is, in order: the value at `group_by` (a dotted key path such
+as `source.name`); the result's own `variant` string; for a trainer's run config recorded in
+`source.run`, "generator + discriminator, loss"; "Ground truth" for the real photos; the file
+stem without a trailing seed marker (`l1cgan.seed1.json` → `l1cgan`); the generator's name.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from p2pbench.check import DIRECTIONS
+from p2pbench.results import read_result
+
+LABELS = {
+    "per_pixel_acc": "Per-pixel acc.",
+    "per_class_acc": "Per-class acc.",
+    "class_iou": "Class IoU",
+    "fid": "FID",
+    "is_mean": "IS",
+    "kid_mean": "KID",
+    "l1": "L1",
+    "psnr": "PSNR",
+    "ssim": "SSIM",
+}
+REFERENCE_DIR = Path(__file__).resolve().parents[1] / "reports" / "reference"
+FILE_KEY = "_file"  # added by load_results: the path a result was read from
+_SEED_SUFFIX = re.compile(r"[._-]seed[_-]?\d+$")
+
+
+class TableError(ValueError):
+    """The results cannot be tabulated together, or an option does not fit them."""
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One published table: rows of metric values, and where the numbers come from."""
+
+    name: str
+    citation: str
+    protocol_key: str
+    task: str
+    n_images: int
+    title: str
+    rows: tuple[dict[str, Any], ...]
+    decimals: int
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table ready to render.
+
+    `frame` has one row per variant: `variant`, `origin` ("ours" or "paper"), `n`, and for each
+    metric `<metric>` (the mean) and `<metric>_std` (NaN for n = 1 and paper rows).
+    """
+
+    frame: pd.DataFrame
+    metrics: tuple[str, ...]
+    directions: dict[str, str]
+    caption: str
+    notes: tuple[str, ...] = ()
+    decimals: int = 3
+    reference_decimals: int = 2
+
+
+def load_results(paths: Iterable[str | os.PathLike[str]]) -> list[dict[str, Any]]:
+    """Read and validate result files; each dict gains `_file`, the path it came from."""
+    results = []
+    for path in paths:
+        result = read_result(path)
+        result[FILE_KEY] = str(path)
+        results.append(result)
+    return results
+
+
+def variant_label(result: dict[str, Any], group_by: str | None = None) -> str:
+    """The row a result belongs to (see the module docstring for the rules)."""
+    if group_by:
+        value: Any = result
+        for part in group_by.split("."):
+            if not isinstance(value, dict) or part not in value:
+                keys = sorted(value) if isinstance(value, dict) else type(value).__name__
+                raise TableError(
+                    f"{_name(result)} has no key {group_by!r} (at {part!r} found {keys}); "
+                    "--group-by needs a key path every result has, e.g. source.name"
+                )
+            value = value[part]
+        return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    source = result["source"]
+    if isinstance(result.get("variant"), str):
+        return result["variant"]
+    if isinstance(source.get("run"), dict):
+        run = source["run"]
+        return f"{run.get('generator')} + {run.get('discriminator')}, {run.get('loss')}"
+    if source.get("kind") == "real":
+        return "Ground truth"
+    if FILE_KEY in result:
+        return _SEED_SUFFIX.sub("", Path(result[FILE_KEY]).stem) or Path(result[FILE_KEY]).stem
+    return str(source.get("name") or source.get("path") or source.get("kind"))
+
+
+def load_reference(spec: str) -> Reference:
+    """`NAME:TABLE`, NAME a file in reports/reference/ (without .json) or a JSON file's path."""
+    name, _, table = spec.rpartition(":")
+    path = Path(name) if name.endswith(".json") else REFERENCE_DIR / f"{name}.json"
+    known = sorted(p.stem for p in REFERENCE_DIR.glob("*.json"))
+    if not name or not path.is_file():
+        raise TableError(
+            f"reference {spec!r}: expected NAME:TABLE with NAME one of {known} or a .json "
+            f"file, e.g. pix2pix-2017:table3; {path} not found"
+        )
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        tables = data["tables"]
+        if table not in tables:
+            raise TableError(f"reference {spec!r}: no table {table!r}; tables: {sorted(tables)}")
+        entry = tables[table]
+        for row in entry["rows"]:
+            bad = [k for k, v in row.items() if k != "name" and not isinstance(v, (int, float))]
+            if not isinstance(row["name"], str) or set(row) - {"name", *DIRECTIONS} or bad:
+                raise TypeError(f"row {row}: expected a name and numbers for {list(DIRECTIONS)}")
+        return Reference(
+            name=f"{data['paper']}:{table}",
+            citation=data["citation"],
+            protocol_key=entry.get("protocol_key", data["protocol_key"]),
+            task=entry["task"],
+            n_images=int(data["n_images"]),
+            title=entry["title"],
+            rows=tuple(entry["rows"]),
+            decimals=int(data.get("decimals", 2)),
+        )
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise TableError(f"{path}: not a valid reference file ({type(e).__name__}: {e})") from None
+
+
+def build_table(
+    results: Sequence[dict[str, Any]],
+    reference: str | Reference | None = None,
+    group_by: str | None = None,
+    metrics: Sequence[str] | None = None,
+) -> Table:
+    """Group results into variant rows; add the reference's rows when they are comparable."""
+    if not results:
+        raise TableError("no results to tabulate")
+    _require_one_protocol(results)
+    metrics = _select_metrics(results, metrics)
+    rows = []
+    seen: dict[tuple[Any, ...], str] = {}
+    for r in results:
+        label = variant_label(r, group_by)
+        identity = (label, *_evaluation_identity(r))
+        if identity in seen:
+            raise TableError(
+                f"{_name(r)} and {seen[identity]} are the same evaluation of variant {label!r} "
+                "(same source and seed): counting both would inflate n; give one of them"
+            )
+        seen[identity] = _name(r)
+        rows.append({"variant": label, **{m: _metric(r, m) for m in metrics}})
+    ours = _aggregate(pd.DataFrame(rows), metrics)
+    ref = load_reference(reference) if isinstance(reference, str) else reference
+    notes: list[str] = []
+    first = results[0]
+    if ref is not None:
+        found = (first["protocol"]["key"], first["task"], first["n_images"])
+        if found == (ref.protocol_key, ref.task, ref.n_images):
+            paper = [
+                {"variant": row["name"], "origin": "paper", "n": math.nan}
+                | {m: float(row.get(m, math.nan)) for m in metrics}
+                for row in ref.rows
+            ]
+            ours = pd.concat([ours, pd.DataFrame(paper)], ignore_index=True)
+        else:
+            notes.append(
+                f"paper rows not shown: {ref.name} used protocol {ref.protocol_key}, task "
+                f"{ref.task}, {ref.n_images} images; these results: {found[0]}, {found[1]}, "
+                f"{found[2]} images"
+            )
+    ours["n"] = ours["n"].astype("Int64")
+    paper_shown = bool((ours["origin"] == "paper").any())
+    return Table(
+        frame=ours,
+        metrics=tuple(metrics),
+        directions={m: DIRECTIONS[m] for m in metrics},
+        caption=_caption(results, ref if paper_shown else None),
+        notes=tuple(notes),
+        reference_decimals=ref.decimals if ref is not None else 2,
+    )
+
+
+def render(table: Table, fmt: str) -> str:
+    """The table as `md`, `latex`, `csv` or `html` text (see p2pbench.table_formats)."""
+    from p2pbench.table_formats import render_table
+
+    return render_table(table, fmt)
+
+
+def _aggregate(df: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
+    grouped = df.groupby("variant", sort=False)
+    mean = grouped[list(metrics)].mean()
+    std = grouped[list(metrics)].std(ddof=1).add_suffix("_std")
+    n = grouped.size().rename("n")
+    mean = mean.where(grouped[list(metrics)].count().eq(n, axis=0))  # metric missing in a run
+    out = pd.concat([n, mean, std], axis=1).reset_index()
+    out.insert(1, "origin", "ours")
+    return out
+
+
+def _require_one_protocol(results: Sequence[dict[str, Any]]) -> None:
+    groups: dict[tuple[Any, ...], list[str]] = {}
+    for r in results:
+        p = r["protocol"]
+        groups.setdefault((r["task"], p["key"], p["digest"][:12], r["n_images"]), []).append(
+            _name(r)
+        )
+    if len(groups) > 1:
+        listing = "; ".join(
+            f"task {t}, protocol {k} (digest {d}), {n} images: {', '.join(files)}"
+            for (t, k, d, n), files in groups.items()
+        )
+        raise TableError(
+            f"these results are not comparable and cannot share a table: {listing}. "
+            "Tabulate each group separately (pass only its files)"
+        )
+
+
+def _select_metrics(results: Sequence[dict[str, Any]], wanted: Sequence[str] | None) -> list[str]:
+    present = [m for m in DIRECTIONS if any(m in r["metrics"] for r in results)]
+    if not wanted:
+        if not present:
+            raise TableError(f"the results hold none of the metrics {', '.join(DIRECTIONS)}")
+        return present
+    unknown = [m for m in wanted if m not in present]
+    if unknown:
+        raise TableError(
+            f"--metrics {', '.join(unknown)}: not in these results; present: {', '.join(present)}"
+        )
+    return list(dict.fromkeys(wanted))
+
+
+def _metric(result: dict[str, Any], metric: str) -> float:
+    value = result["metrics"].get(metric)
+    return float(value) if isinstance(value, (int, float)) else math.nan
+
+
+def _evaluation_identity(result: dict[str, Any]) -> tuple[Any, ...]:
+    """What makes two evaluations of a variant the same one (and so the same numbers)."""
+    source, seed = result["source"], result["provenance"].get("seed")
+    if source.get("kind") == "generator":
+        return ("generator", source.get("sha256"), seed, source.get("test_time_mode"))
+    return (source.get("kind"), source.get("path"))
+
+
+def _name(result: dict[str, Any]) -> str:
+    return str(result.get(FILE_KEY, "a result"))
+
+
+def _caption(results: Sequence[dict[str, Any]], ref: Reference | None) -> str:
+    first = results[0]
+    protocol = first["protocol"]
+    limit = f" (limit {first['limit']})" if first.get("limit") else ""
+    versions = sorted({str(r["provenance"]["versions"].get("p2pbench")) for r in results})
+    segmenters = sorted(
+        {
+            f"{s.get('name')} (sha256 {str(s.get('sha256'))[:12]})"
+            for s in (r["provenance"].get("segmenter") or {} for r in results)
+        }
+    )
+    text = (
+        f"{first['task']} on protocol {protocol['key']} (digest {protocol['digest'][:12]}), "
+        f"{first['n_images']} images{limit}; mean ± std over n evaluations (seeds or "
+        f"checkpoints); bold: our best per column. p2pbench {', '.join(versions)}; segmenter "
+        f"{', '.join(segmenters)}."
+    )
+    if ref is not None:
+        text += f" Paper rows: {ref.title}; {ref.citation}."
+    return text
