@@ -16,7 +16,5 @@ p2pbench eval --gen "$OUT/run/checkpoint.pt" --data synthcity --out "$OUT/traine
 p2pbench generate --gen "$OUT/run/checkpoint.pt" --data synthcity --out "$OUT/generated"
 p2pbench eval --images "$OUT/generated" --data synthcity --out "$OUT/from-images.json" --quiet
 p2pbench eval --real --data synthcity --out "$OUT/real.json" --quiet
-if p2pbench table --help >/dev/null 2>&1; then
-  p2pbench table "$OUT/real.json" "$OUT/trained.json"
-fi
+p2pbench table "$OUT/real.json" "$OUT/trained.json"
 echo "demo finished: sample grids in $OUT/run/samples, results in $OUT/*.json"
