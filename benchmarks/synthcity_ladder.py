@@ -51,7 +51,7 @@ def main() -> None:
             result = evaluate(EvalConfig(protocol="synthcity", source=source,
                                          path=str(path) if path else None, seed=seed,
                                          progress=False))
-            write_result(result, out / f"{label}-{seed}.json")
+            write_result(result, out / f"{label}.seed{seed}.json")
             rows[label].append({k: result["metrics"][k] for k in METRICS})
             print(label, seed, {k: round(result["metrics"][k], 4) for k in METRICS})
     summary = []

@@ -11,14 +11,14 @@ port (`model` for the PatchGAN, `net` for the PixelGAN) so its `*_net_D.pth` fil
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from reference_models.init import init_paper_weights
 from reference_models.layers import NORMS, conv_bias, make_norm
-from reference_models.registry import Registry
+from reference_models.registry import Registry, config_from_options
 
 
 @dataclass(frozen=True)
@@ -37,14 +37,7 @@ class DiscriminatorConfig:
 
     @classmethod
     def from_options(cls, options: dict[str, object]) -> DiscriminatorConfig:
-        valid = {f.name for f in fields(cls)}
-        unknown = sorted(set(options) - valid)
-        if unknown:
-            raise TypeError(
-                f"unknown discriminator option(s) {unknown}; "
-                f"valid options: {', '.join(sorted(valid))}"
-            )
-        return cls(**options)  # type: ignore[arg-type]
+        return config_from_options(cls, options, "discriminator")
 
 
 class PatchDiscriminator(nn.Module):

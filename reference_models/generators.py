@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -18,7 +18,7 @@ from torch import nn
 
 from reference_models.init import init_paper_weights
 from reference_models.layers import NORMS, SampleDropout, conv_bias, make_norm
-from reference_models.registry import Registry
+from reference_models.registry import Registry, config_from_options
 
 DropoutLayers = Literal["paper", "port"]
 
@@ -53,13 +53,7 @@ class GeneratorConfig:
 
     @classmethod
     def from_options(cls, options: dict[str, object]) -> GeneratorConfig:
-        valid = {f.name for f in fields(cls)}
-        unknown = sorted(set(options) - valid)
-        if unknown:
-            raise TypeError(
-                f"unknown generator option(s) {unknown}; valid options: {', '.join(sorted(valid))}"
-            )
-        return cls(**options)  # type: ignore[arg-type]
+        return config_from_options(cls, options, "generator")
 
 
 class UnetBlock(nn.Module):

@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import fields
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
+C = TypeVar("C")
+
+
+def config_from_options(cls: type[C], options: Mapping[str, Any], kind: str) -> C:
+    """Build the frozen config dataclass `cls`; an unknown option is an error listing the valid.
+
+    (A misspelled keyword must never be ignored silently.)
+    """
+    valid = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(options) - valid)
+    if unknown:
+        raise TypeError(
+            f"unknown {kind} option(s) {unknown}; valid options: {', '.join(sorted(valid))}"
+        )
+    return cls(**options)
 
 
 class UnknownNameError(KeyError):
