@@ -312,6 +312,37 @@ def _eval_config(
     help="score a split with fewer images than the protocol expects (recorded)",
 )
 @click.option("--segmenter-weights", default=None, help="override the protocol's weights file")
+@click.option(
+    "--metrics",
+    "metric_groups",
+    default="fcn,paired,inception",
+    show_default=True,
+    help="metric groups (those that apply): fcn (FCN-score), paired (L1, PSNR, "
+    "SSIM), inception (FID, IS, KID)",
+)
+@click.option(
+    "--fid-mode",
+    type=click.Choice(["tf", "pytorch-fid", "clean"]),
+    default="tf",
+    show_default=True,
+    help="FID preprocessing (tf = torch-fidelity, the TF protocol)",
+)
+@click.option(
+    "--inception-weights",
+    default=None,
+    help="InceptionV3 weights file (else $P2PBENCH_INCEPTION_WEIGHTS, else the torch "
+    "hub cache names of torch-fidelity and pytorch-fid)",
+)
+@click.option(
+    "--reference-stats",
+    default=None,
+    help="real-image statistics (p2pbench stats file or pytorch-fid .npz)",
+)
+@click.option(
+    "--require",
+    multiple=True,
+    help="metrics that must be computed, e.g. --require fid (else reported unavailable)",
+)
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="result JSON file")
 @click.option("--json", "as_json", is_flag=True, help="print the result JSON on stdout")
 def eval_command(
@@ -331,6 +362,8 @@ def eval_command(
     if len(chosen) != 1:
         raise click.UsageError("give exactly one of --gen CKPT, --images DIR, --real")
     source = {"--gen": "generator", "--images": "images", "--real": "real"}[chosen[0]]
+    kwargs["metrics"] = tuple(m.strip() for m in str(kwargs.pop("metric_groups")).split(","))
+    kwargs["require"] = tuple(kwargs["require"])  # type: ignore[arg-type]
     config = _eval_config(source, gen or images, **kwargs)
     result = _run(evaluate, config)
     if out:
@@ -361,15 +394,18 @@ def _run(fn, config):  # noqa: ANN001, ANN202
     """Library errors become a clear message and exit status 1 (no traceback)."""
     try:
         return fn(config)
-    except (ValueError, FileNotFoundError, KeyError) as e:
+    except (ValueError, FileNotFoundError, KeyError, RuntimeError) as e:
         raise click.ClickException(str(e)) from None
 
 
 def _register_subcommands() -> None:
+    from p2pbench.cli_metrics import fid_command, stats_command
     from p2pbench.cli_report import check_command, table_command
     from p2pbench.data.cli_data import synth_command
 
     data_group.add_command(synth_command)
+    main.add_command(fid_command)
+    main.add_command(stats_command)
     main.add_command(table_command)
     main.add_command(check_command)
 

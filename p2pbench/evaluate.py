@@ -19,20 +19,26 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 from tqdm import tqdm
 
-from p2pbench.data import CityscapesDataset, PairedDataset, build_dataset, collate_samples
+from p2pbench.data import (
+    Batch,
+    CityscapesDataset,
+    PairedDataset,
+    build_dataset,
+    collate_samples,
+)
 from p2pbench.distributed import gather_lists, rank_and_world, shard_range
-from p2pbench.metrics.fcn_score import FCNScore, per_image_scores
+from p2pbench.metrics.availability import require_available
 from p2pbench.protocols import Protocol, get_protocol
 from p2pbench.provenance import package_versions
 from p2pbench.results import SCHEMA, SCHEMA_VERSION
-from p2pbench.segmenters import LoadedSegmenter, load_segmenter
+from p2pbench.scorers import FCNScorer, GenerativeScorer, PairedScorer
 from p2pbench.sources import FolderSource, GeneratorSource, RealSource
 from reference_models import generator_size, read_generator
 
 SOURCES = ("generator", "images", "real")
+METRIC_GROUPS = ("fcn", "paired", "inception")
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,11 @@ class EvalConfig:
     allow_missing: bool = False
     naming: str = "auto"  # image folders: auto, sample-id, original, port
     allow_partial_split: bool = False  # score a split with fewer frames than the protocol's
+    metrics: tuple[str, ...] = METRIC_GROUPS  # those that apply are computed
+    fid_mode: str = "tf"  # FID preprocessing: tf (torch-fidelity), pytorch-fid, clean
+    inception_weights: str | None = None
+    reference_stats: str | None = None  # a stats file or pytorch-fid .npz instead of the cache
+    require: tuple[str, ...] = ()  # metrics that must be available (e.g. "fid")
     dropout: bool | None = None  # PyTorch-port U-Net files only (they do not record it)
     segmenter_weights: str | None = None
     progress: bool = True
@@ -66,6 +77,9 @@ class EvalConfig:
             raise ValueError("--limit must be at least 1")
         if self.batch_size < 1:
             raise ValueError("--batch-size must be at least 1")
+        unknown = sorted(set(self.metrics) - set(METRIC_GROUPS))
+        if unknown:
+            raise ValueError(f"unknown metrics {unknown}; valid: {', '.join(METRIC_GROUPS)}")
         if self.naming not in NAMINGS:
             raise ValueError(f"unknown naming {self.naming!r}; valid: {', '.join(NAMINGS)}")
 
@@ -143,10 +157,11 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
     device = torch.device(config.device)
     dataset = protocol_dataset(protocol, config.split, config.data_root)
     all_ids = list(dataset.sample_ids)  # type: ignore[attr-defined]
+    partial = len(all_ids) != protocol.expected_images
     if (
         (config.split or protocol.split) == protocol.split
-        and len(all_ids) != (protocol.expected_images)
-        and not config.allow_partial_split
+        and partial
+        and not (config.allow_partial_split)
     ):
         raise ValueError(
             f"protocol {protocol.key} scores all {protocol.expected_images} {protocol.split} "
@@ -167,21 +182,9 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
     if not scored:
         raise ValueError("no images to score")
 
-    segmenter = (
-        None
-        if protocol.task == "photo2labels"
-        else load_segmenter(protocol.segmenter, config.segmenter_weights, device)
-    )
-    metric = FCNScore(
-        protocol.num_classes,
-        protocol.class_names,
-        ignore_index=protocol.ignore_index,
-        extra_channel=protocol.extra_channel,
-    ).to(device)
-    lut = _label_lut(protocol).to(device)
+    scorers = _make_scorers(config, protocol, device, len(scored))
     rank, world = rank_and_world()
     shard = [scored[i] for i in shard_range(len(scored), rank, world)]
-    per_image: list[dict[str, Any]] = []
     digests: list[tuple[str, str]] = []
     bar = tqdm(
         total=len(shard),
@@ -191,34 +194,32 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
         desc=f"eval {protocol.key}",
     )
     for start in range(0, len(shard), config.batch_size):
-        batch = collate_samples(
-            [dataset[index_of[s]] for s in shard[start : start + config.batch_size]]
-        )
+        chunk = shard[start : start + config.batch_size]
+        batch = collate_samples([dataset[index_of[s]] for s in chunk])
         images = source.images(batch)
-        labels = lut[_protocol_labels(batch.label, protocol).to(device)]
-        pred = _predict(segmenter, images, protocol, tuple(labels.shape[-2:]))
-        metric.update(pred, labels)
-        if config.per_image:
-            scores_list = per_image_scores(
-                pred, labels, protocol.num_classes, protocol.extra_channel, protocol.ignore_index
-            )
-            for sid, scores in zip(batch.sample_ids, scores_list, strict=True):
-                per_image.append({"sample_id": sid, **scores})
-        digests += [
-            (sid, _sample_digest(batch.input[i], batch.label[i]))  # type: ignore[index]
-            for i, sid in enumerate(batch.sample_ids)
-        ]
+        indices = [index_of[s] for s in chunk]
+        for scorer in scorers.values():
+            scorer.update(images, batch, indices)
+        digests += [(sid, _sample_digest(batch, i)) for i, sid in enumerate(batch.sample_ids)]
         bar.update(len(batch))
     bar.close()
 
-    scores = metric.compute()
+    metrics: dict[str, Any] = {}
+    counts: dict[str, Any] = {}
+    fcn = scorers.get("fcn")
+    if isinstance(fcn, FCNScorer):
+        metrics, counts = fcn.compute()
+    for name in ("paired", "inception"):
+        if name in scorers:
+            metrics.update(scorers[name].compute())  # type: ignore[union-attr]
+    if config.require:
+        require_available(metrics, config.require)
+    per_image = (
+        gather_lists(fcn.per_image)
+        if isinstance(fcn, FCNScorer) and (fcn.per_image is not None)
+        else None
+    )
     digests = gather_lists(digests)
-    per_image = gather_lists(per_image) if config.per_image else []
-    counts = {
-        k: v
-        for k, v in scores.items()
-        if k not in ("per_pixel_acc", "per_class_acc", "class_iou", "per_class")
-    }
     return {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
@@ -228,17 +229,15 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
             "digest": protocol.digest(),
             "split_used": config.split or protocol.split,
         },
-        "task": "labels2photo",
+        "task": protocol.task,
         "source": {**source.describe(), **({"path": config.path} if config.path else {})},
         "n_images": len(scored),
         "limit": config.limit,
         "missing": missing,
-        "partial_split": len(all_ids) != protocol.expected_images,
-        "metrics": {
-            k: scores[k] for k in ("per_pixel_acc", "per_class_acc", "class_iou", "per_class")
-        },
+        "partial_split": partial,
+        "metrics": metrics,
         "counts": counts,
-        "per_image": per_image if config.per_image else None,
+        "per_image": per_image,
         "provenance": {
             "versions": package_versions(),
             "seed": config.seed,
@@ -247,11 +246,43 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
             "device": str(device),
             "test_time_mode": protocol.test_time_mode,
             "data_sha256": hashlib.sha256("".join(d for _, d in digests).encode()).hexdigest(),
-            "segmenter": segmenter.describe() if segmenter else {"name": protocol.segmenter},
+            **{name: scorer.describe() for name, scorer in scorers.items() if name != "fcn"},
+            "segmenter": fcn.describe() if isinstance(fcn, FCNScorer) else None,
             "command": list(config.command),
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         },
     }
+
+
+def _make_scorers(
+    config: EvalConfig, protocol: Protocol, device: torch.device, n_images: int
+) -> dict[str, FCNScorer | PairedScorer | GenerativeScorer]:
+    """The metric groups asked for that apply: FCN-score needs labels, paired metrics a
+    generated image (the real photos equal their targets)."""
+    wanted = set(config.metrics)
+    scorers: dict[str, FCNScorer | PairedScorer | GenerativeScorer] = {}
+    if "fcn" in wanted and protocol.task in ("labels2photo", "photo2labels"):
+        scorers["fcn"] = FCNScorer(
+            protocol, device, per_image=config.per_image, segmenter_weights=config.segmenter_weights
+        )
+    if "paired" in wanted and config.source != "real":
+        scorers["paired"] = PairedScorer(device)
+    if "inception" in wanted and protocol.task != "photo2labels":
+        scorers["inception"] = GenerativeScorer(
+            protocol,
+            device,
+            mode=config.fid_mode,
+            weights=config.inception_weights,
+            reference=config.reference_stats,
+            n_images=n_images,
+            limit=config.limit,
+        )
+    if not scorers:
+        raise ValueError(
+            f"none of the metrics {sorted(wanted)} applies to {protocol.key} with "
+            f"source {config.source}"
+        )
+    return scorers
 
 
 def _make_source(
@@ -281,87 +312,10 @@ def _make_source(
     return GeneratorSource(loaded, protocol.test_time_mode, config.seed, device)
 
 
-def _label_lut(protocol: Protocol) -> torch.Tensor:
-    """trainId → protocol class index (everything else → ignore)."""
-    lut = torch.full((256,), protocol.ignore_index, dtype=torch.int64)
-    lut[list(protocol.class_train_ids)] = torch.arange(protocol.num_classes)
-    return lut
-
-
-PIL_FILTERS = {"pil-bilinear": Image.Resampling.BILINEAR, "pil-nearest": Image.Resampling.NEAREST}
-
-
-def resize_uint8(images: torch.Tensor, size: tuple[int, int], method: str) -> torch.Tensor:
-    """uint8 N×C×h×w (or N×h×w) → H×W with PIL's filter `method`, one image at a time.
-
-    PIL on uint8 is what the original evaluation did (scipy.misc.imresize). PIL sizes are
-    (W, H): the swap is made here, once.
-    """
-    if tuple(images.shape[-2:]) == size:
-        return images
-    if method not in PIL_FILTERS:
-        raise ValueError(
-            f"images are {tuple(images.shape[-2:])} but must be {size}, and the "
-            f"protocol's resize is {method!r}"
-        )
-    height, width = size
-    out = []
-    for im in images.cpu():
-        array = im.permute(1, 2, 0).numpy() if im.ndim == 3 else im.numpy()
-        out.append(np.asarray(Image.fromarray(array).resize((width, height), PIL_FILTERS[method])))
-    stacked = torch.from_numpy(np.stack(out))
-    return stacked.permute(0, 3, 1, 2).contiguous() if images.ndim == 4 else stacked
-
-
-def _protocol_labels(label: torch.Tensor | None, protocol: Protocol) -> torch.Tensor:
-    """trainIds at the protocol's label resolution (native unless label_size is set)."""
-    if label is None:
-        raise ValueError(f"protocol {protocol.key} needs label maps, and the dataset has none")
-    if protocol.label_size is None:
-        return label
-    small = resize_uint8(label.to(torch.uint8), protocol.label_size, protocol.label_downsample)
-    return small.to(torch.int64)
-
-
-def _predict(
-    segmenter: LoadedSegmenter | None,
-    images: torch.Tensor,
-    protocol: Protocol,
-    label_size: tuple[int, int],
-) -> torch.Tensor:
-    """Class-index map per image at label resolution (channel n = the extra channel)."""
-    if protocol.task == "photo2labels":
-        classes = nearest_colour_classes(images, protocol)
-        return (
-            resize_uint8(classes.to(torch.uint8), label_size, protocol.score_resize)
-            .to(torch.int64)
-            .to(images.device)
-        )
-    from fcn.fcn8s import predict
-
-    assert segmenter is not None
-    device = next(segmenter.module.parameters()).device
-    full = resize_uint8(images, label_size, protocol.score_resize)
-    return predict(segmenter.module, full.to(device))
-
-
-def nearest_colour_classes(images: torch.Tensor, protocol: Protocol) -> torch.Tensor:
-    """Each pixel's class: the nearest class colour (squared RGB distance; ties → lower index)."""
-    palette = torch.tensor(class_colours(protocol), dtype=torch.int64)  # C×3
-    x = images.to(torch.int64).permute(0, 2, 3, 1).unsqueeze(-2)  # N×H×W×1×3
-    distance = ((x - palette) ** 2).sum(-1)  # N×H×W×C
-    return distance.argmin(-1)  # argmin returns the first minimum
-
-
-def class_colours(protocol: Protocol) -> list[tuple[int, int, int]]:
-    """The official colour of each scored class (cityscapesScripts' label table)."""
-    from cityscapesscripts.helpers.labels import trainId2label
-
-    return [tuple(trainId2label[t].color) for t in protocol.class_train_ids]
-
-
-def _sample_digest(image: torch.Tensor, label: torch.Tensor) -> str:
+def _sample_digest(batch: Batch, i: int) -> str:
+    """sha256 of what a sample feeds the evaluation: its input and, if any, its label map."""
     h = hashlib.sha256()
-    h.update(image.numpy().tobytes())
-    h.update(label.numpy().astype(np.int64).tobytes())
+    h.update(batch.input[i].numpy().tobytes())
+    if batch.label is not None:
+        h.update(batch.label[i].numpy().astype(np.int64).tobytes())
     return h.hexdigest()

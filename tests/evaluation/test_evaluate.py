@@ -25,8 +25,12 @@ def _config(source: str, path: str | None = None, **kw: object) -> EvalConfig:
                       progress=False, **kw)
 
 
+FCN_KEYS = ("per_pixel_acc", "per_class_acc", "class_iou", "per_class")
+
+
 def _scores(result: dict) -> tuple:
-    return (result["metrics"], result["counts"], result["n_images"],
+    """FCN-score, its counts, and what was scored (paired metrics need a generated image)."""
+    return ({k: result["metrics"][k] for k in FCN_KEYS}, result["counts"], result["n_images"],
             result["provenance"]["data_sha256"])
 
 

@@ -1,0 +1,147 @@
+"""`p2pbench fid` and `p2pbench stats`: FID between image sets, and reference statistics."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+_MODE = click.option(
+    "--fid-mode",
+    "mode",
+    type=click.Choice(["tf", "pytorch-fid", "clean"]),
+    default="tf",
+    show_default=True,
+    help="FID preprocessing",
+)
+_WEIGHTS = click.option(
+    "--inception-weights",
+    default=None,
+    help="InceptionV3 weights (else $P2PBENCH_INCEPTION_WEIGHTS, else the "
+    "torch hub cache names of torch-fidelity and pytorch-fid)",
+)
+
+
+def _fail(e: Exception) -> click.ClickException:
+    return click.ClickException(str(e))
+
+
+@click.command("fid")
+@click.argument("path_a", type=click.Path(exists=True))
+@click.argument("path_b", type=click.Path(exists=True))
+@_MODE
+@_WEIGHTS
+@click.option("--batch-size", type=int, default=50, show_default=True)
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="print a JSON object")
+def fid_command(
+    path_a: str,
+    path_b: str,
+    mode: str,
+    inception_weights: str | None,
+    batch_size: int,
+    device: str,
+    as_json: bool,
+) -> None:
+    """FID between two image folders or statistics files (.npz of pytorch-fid, or .pt)."""
+    from p2pbench.metrics.image_stats import fid_between
+    from p2pbench.metrics.inception_weights import InceptionWeightsError
+
+    try:
+        out = fid_between(path_a, path_b, mode, inception_weights, batch_size, device)
+    except (InceptionWeightsError, ValueError, FileNotFoundError) as e:
+        raise _fail(e) from None
+    click.echo(json.dumps(out, indent=2) if as_json else f"FID ({mode}): {out['fid']:.6f}")
+
+
+@click.command("stats")
+@click.argument("source", required=False, type=click.Path(exists=True))
+@click.option(
+    "--protocol",
+    default=None,
+    help="instead of SOURCE: the real images of a protocol (cached as eval uses them)",
+)
+@click.option("--data-root", default=None)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="statistics file: .npz (pytorch-fid: mu, sigma) or .pt (p2pbench: sums)",
+)
+@_MODE
+@_WEIGHTS
+@click.option("--batch-size", type=int, default=50, show_default=True)
+@click.option("--device", default="cpu", show_default=True)
+def stats_command(
+    source: str | None,
+    protocol: str | None,
+    data_root: str | None,
+    out: str,
+    mode: str,
+    inception_weights: str | None,
+    batch_size: int,
+    device: str,
+) -> None:
+    """Reference statistics of a folder, a protocol's real images, or a converted file.
+
+    SOURCE may be an image folder, a pytorch-fid .npz (imported) or a p2pbench .pt (exported).
+    """
+    from p2pbench.metrics.image_stats import compute_stats
+    from p2pbench.metrics.inception_weights import InceptionWeightsError
+    from p2pbench.metrics.reference_stats import export_npz, import_npz, load_stats, save_stats
+
+    if (source is None) == (protocol is None):
+        raise click.UsageError("give either SOURCE or --protocol")
+    try:
+        if protocol is not None:
+            stats = _protocol_stats(
+                protocol, data_root, mode, inception_weights, batch_size, device
+            )
+        elif source is not None and source.endswith(".npz"):
+            stats = import_npz(source)
+        elif source is not None and source.endswith(".pt"):
+            stats = load_stats(source)
+        else:
+            stats = compute_stats(
+                source, mode, inception_weights, batch_size=batch_size, device=device
+            )
+        if out.endswith(".npz"):
+            export_npz(stats, out)
+        elif hasattr(stats, "total"):
+            save_stats(stats, out)  # type: ignore[arg-type]
+        else:
+            raise click.UsageError(
+                "a pytorch-fid .npz holds only (mean, covariance): write it as .npz, not .pt"
+            )
+    except (InceptionWeightsError, ValueError, FileNotFoundError) as e:
+        raise _fail(e) from None
+    click.echo(f"wrote {out}")
+
+
+def _protocol_stats(
+    protocol: str,
+    data_root: str | None,
+    mode: str,
+    weights: str | None,
+    batch_size: int,
+    device: str,
+) -> object:
+    """The real-image statistics `eval` uses for `protocol`, computed (and cached) if needed."""
+    from p2pbench.evaluate import EvalConfig, evaluate
+    from p2pbench.metrics.reference_stats import load_stats
+
+    result = evaluate(
+        EvalConfig(
+            protocol=protocol,
+            source="real",
+            data_root=data_root,
+            batch_size=batch_size,
+            device=device,
+            metrics=("inception",),
+            fid_mode=mode,
+            inception_weights=weights,
+            require=("fid",),
+        )
+    )
+    return load_stats(Path(result["provenance"]["inception"]["reference_path"]))
