@@ -231,6 +231,12 @@ def _eval_options(command):  # noqa: ANN001, ANN202 - click decorator stack
             help="selects the default protocol with --data",
         ),
         click.option("--data-root", default=None, help="dataset root (Cityscapes)"),
+        click.option(
+            "--direction",
+            type=click.Choice(["AtoB", "BtoA"]),
+            default=None,
+            help="aligned folders: which half is the input (default AtoB)",
+        ),
         click.option("--split", default=None, help="default: the protocol's split"),
         click.option(
             "--limit",
@@ -263,14 +269,19 @@ def _eval_config(
     source: str, path: str | None, data: str | None, protocol: str | None, **kwargs: object
 ) -> object:
     import sys
+    from pathlib import Path
 
     from p2pbench.evaluate import EvalConfig
     from p2pbench.protocols import default_protocol
 
     if protocol is None:
         if data is None:
-            raise click.UsageError("give --data (synthcity, cityscapes) or --protocol")
-        protocol = default_protocol(data, str(kwargs["task"]))
+            raise click.UsageError("give --data (synthcity, cityscapes, or a folder) or --protocol")
+        if Path(data).is_dir():  # an aligned A|B folder: paired metrics, no segmenter
+            protocol = "aligned"
+            kwargs["data_root"] = data
+        else:
+            protocol = default_protocol(data, str(kwargs["task"]))
     kwargs.pop("task")
     quiet = bool(kwargs.pop("quiet"))
     return EvalConfig(

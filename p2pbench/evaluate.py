@@ -30,7 +30,7 @@ from p2pbench.data import (
 )
 from p2pbench.distributed import gather_lists, rank_and_world, shard_range
 from p2pbench.metrics.availability import require_available
-from p2pbench.protocols import Protocol, get_protocol
+from p2pbench.protocols import Protocol, aligned_protocol, get_protocol
 from p2pbench.provenance import package_versions
 from p2pbench.results import SCHEMA, SCHEMA_VERSION
 from p2pbench.scorers import FCNScorer, GenerativeScorer, PairedScorer
@@ -48,7 +48,7 @@ class EvalConfig:
     protocol: str
     source: str  # "generator", "images" or "real"
     path: str | None = None  # generator checkpoint or image folder
-    data_root: str | None = None
+    data_root: str | None = None  # Cityscapes root, or the aligned folder (protocol "aligned")
     split: str | None = None  # None: the protocol's split
     limit: int | None = None
     batch_size: int = 8
@@ -63,6 +63,7 @@ class EvalConfig:
     inception_weights: str | None = None
     reference_stats: str | None = None  # a stats file or pytorch-fid .npz instead of the cache
     require: tuple[str, ...] = ()  # metrics that must be available (e.g. "fid")
+    direction: str | None = None  # aligned folders: AtoB (default) or BtoA
     dropout: bool | None = None  # PyTorch-port U-Net files only (they do not record it)
     segmenter_weights: str | None = None
     progress: bool = True
@@ -88,6 +89,16 @@ def protocol_dataset(protocol: Protocol, split: str | None, data_root: str | Non
     """The dataset a protocol scores, in the protocol's direction, labels at native size."""
     split = split or protocol.split
     direction = "BtoA" if protocol.task == "labels2photo" else "AtoB"
+    if protocol.dataset == "aligned":
+        return build_dataset(
+            protocol.data_path,
+            split,
+            size=protocol.image_size,
+            direction=protocol.direction,
+            seed=0,
+            data_root=None,
+            n=None,
+        )
     if protocol.dataset == "synthcity":
         n = protocol.expected_images if split == protocol.split else None
         return build_dataset(
@@ -153,7 +164,7 @@ def detect_naming(protocol: Protocol, folder: Path) -> str:
 
 def evaluate(config: EvalConfig) -> dict[str, Any]:
     """Run one evaluation and return the result (see p2pbench.results for the schema)."""
-    protocol = get_protocol(config.protocol)
+    protocol = resolve_protocol(config)
     device = torch.device(config.device)
     dataset = protocol_dataset(protocol, config.split, config.data_root)
     all_ids = list(dataset.sample_ids)  # type: ignore[attr-defined]
@@ -252,6 +263,15 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         },
     }
+
+
+def resolve_protocol(config: EvalConfig) -> Protocol:
+    """The registered protocol, or for `aligned` the one built from the folder in data_root."""
+    if config.protocol != "aligned":
+        return get_protocol(config.protocol)
+    if config.data_root is None:
+        raise ValueError("the aligned protocol needs the folder (eval --data DIR)")
+    return aligned_protocol(config.data_root, config.split, config.direction)
 
 
 def _make_scorers(

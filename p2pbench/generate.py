@@ -20,8 +20,13 @@ from tqdm import tqdm
 
 from p2pbench.data import collate_samples
 from p2pbench.distributed import rank_and_world, shard_range
-from p2pbench.evaluate import EvalConfig, _make_source, image_names, protocol_dataset
-from p2pbench.protocols import get_protocol
+from p2pbench.evaluate import (
+    EvalConfig,
+    _make_source,
+    image_names,
+    protocol_dataset,
+    resolve_protocol,
+)
 from p2pbench.provenance import package_versions
 from reference_models.files import atomic_path, atomic_write_text
 
@@ -32,7 +37,7 @@ def generate(config: EvalConfig, out_dir: str | Path) -> dict[str, Any]:
     """Write one PNG per sample of the protocol's split (or the first `limit`) into `out_dir`."""
     if config.source != "generator":
         raise ValueError("generate needs a generator checkpoint")
-    protocol = get_protocol(config.protocol)
+    protocol = resolve_protocol(config)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     dataset = protocol_dataset(protocol, config.split, config.data_root)

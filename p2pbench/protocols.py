@@ -22,7 +22,7 @@ QUANTIZATION = "round-half-even"
 """uint8 = round((clamp(x, -1, 1) + 1) / 2 * 255), halves to even (p2pbench.data.quantize_uint8)."""
 
 SCORE_RESIZES = ("none", "pil-bilinear", "pil-nearest")
-TASKS = ("labels2photo", "photo2labels")
+TASKS = ("labels2photo", "photo2labels", "paired")
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,10 @@ class Protocol:
     class_names: tuple[str, ...]
     ignore_index: int = 255
     extra_channel: str = "original"  # what a prediction of channel n (= num classes) counts as
-    task: str = "labels2photo"  # photo2labels: outputs are colour label maps, no segmenter
+    task: str = "labels2photo"  # photo2labels: colour label maps; paired: no FCN-score
     label_downsample: str = "none"  # how labels reach label_size when it is set ("pil-nearest")
+    direction: str = "BtoA"  # which half of an aligned pair is the generator's input
+    data_path: str = ""  # where an aligned folder lies; not part of the protocol's identity
 
     def __post_init__(self) -> None:
         if self.test_time_mode not in TEST_TIME_MODES:
@@ -75,8 +77,9 @@ class Protocol:
         return dataclasses.asdict(self)
 
     def digest(self) -> str:
-        """sha256 of every field: two results with equal digests used the same protocol."""
-        text = json.dumps(self.as_dict(), sort_keys=True, default=list)
+        """sha256 of every field but `data_path`: equal digests mean the same protocol."""
+        fields = {k: v for k, v in self.as_dict().items() if k != "data_path"}
+        text = json.dumps(fields, sort_keys=True, default=list)
         return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -208,6 +211,58 @@ PROTOCOLS.add(
         extra_channel="separate",
     ),
 )
+
+
+def aligned_protocol(
+    path: str, split: str | None = None, direction: str | None = None, size: int | None = None
+) -> Protocol:
+    """A paired-metrics protocol (FID, IS, KID, L1, PSNR, SSIM) for an aligned A|B folder.
+
+    For datasets without a segmenter (facades, maps, edges2*, users' own): the split defaults
+    to `test` if present, else `val`; the size to the pairs' height; the direction to AtoB.
+    Named `aligned-<folder name>`, so the same dataset gives the same protocol anywhere.
+    """
+    from pathlib import Path
+
+    from PIL import Image
+
+    from p2pbench.data.aligned import list_aligned
+
+    root = Path(path)
+    if split is None:
+        split = "test" if (root / "test").is_dir() else "val"
+    files = list_aligned(root, split)
+    if size is None:
+        with Image.open(files[0]) as im:
+            size = im.height
+    return Protocol(
+        name=f"aligned-{root.resolve().name}",
+        version=1,
+        description=(
+            f"Paired metrics on the aligned folder {root.resolve().name}/{split}: "
+            f"{direction or 'AtoB'}, {size}×{size} (bicubic when resized), paper "
+            "test-time mode; FID/IS/KID against the targets of the same split."
+        ),
+        paper_comparable=False,
+        dataset="aligned",
+        split=split,
+        expected_images=len(files),
+        dataset_seed=0,
+        image_size=size,
+        label_resize="bicubic",
+        real_resize="bicubic",
+        test_time_mode="paper",
+        quantization=QUANTIZATION,
+        score_resize="none",
+        label_size=None,
+        segmenter="none",
+        class_train_ids=(),
+        class_names=(),
+        extra_channel="separate",
+        task="paired",
+        direction=direction or "AtoB",
+        data_path=str(root),
+    )
 
 
 def get_protocol(name: str) -> Protocol:
