@@ -117,23 +117,24 @@ def compare(
     tolerances = tolerances or Tolerances()
     _require_comparable(result, baseline, result_name, baseline_name)
     base_m, res_m = baseline["metrics"], result["metrics"]
-    compared = [m for m in DIRECTIONS if m in base_m]
+    # a metric the baseline records as unavailable (e.g. FID without Inception weights) is not
+    # compared; one the baseline has a number for must have a number in the result
+    compared = [m for m in DIRECTIONS if _is_number(base_m.get(m))]
     if not compared:
         raise CheckInputError(
-            f"{baseline_name} has no metric p2pbench can rank (found {sorted(base_m)}; "
+            f"{baseline_name} has no numeric metric p2pbench can rank (found {sorted(base_m)}; "
             f"known: {', '.join(DIRECTIONS)})"
         )
-    for name, metrics in ((baseline_name, base_m), (result_name, res_m)):
-        missing = [m for m in compared if not _is_number(metrics.get(m))]
-        if missing:
-            raise CheckInputError(
-                f"{name} lacks numeric value(s) for {missing}, which {baseline_name} compares; "
-                "evaluate with the same metrics as the baseline, or replace the baseline "
-                "(--update-baseline)"
-            )
+    missing = [m for m in compared if not _is_number(res_m.get(m))]
+    if missing:
+        raise CheckInputError(
+            f"{result_name} lacks numeric value(s) for {missing}, which {baseline_name} "
+            "compares; evaluate with the same metrics as the baseline (a metric reported "
+            "unavailable says why), or replace the baseline (--update-baseline)"
+        )
     checks = [_check(m, float(base_m[m]), float(res_m[m]), tolerances) for m in compared]
     for m in DIRECTIONS:
-        if m in res_m and m not in base_m and _is_number(res_m[m]):
+        if m not in compared and _is_number(res_m.get(m)):
             checks.append(MetricCheck(m, DIRECTIONS[m], None, float(res_m[m]), 0.0, "–", "new"))
     notes = []
     data = [r["provenance"].get("data_sha256") for r in (result, baseline)]

@@ -240,7 +240,10 @@ def _require_one_protocol(results: Sequence[dict[str, Any]]) -> None:
 
 
 def _select_metrics(results: Sequence[dict[str, Any]], wanted: Sequence[str] | None) -> list[str]:
-    present = [m for m in DIRECTIONS if any(m in r["metrics"] for r in results)]
+    # a metric recorded as unavailable everywhere (e.g. FID without weights) gets no column
+    present = [
+        m for m in DIRECTIONS if any(isinstance(r["metrics"].get(m), (int, float)) for r in results)
+    ]
     if not wanted:
         if not present:
             raise TableError(f"the results hold none of the metrics {', '.join(DIRECTIONS)}")

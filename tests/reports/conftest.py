@@ -24,11 +24,12 @@ def result_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     save_generator(checkpoint, build_generator("unet64", seed=3, ngf=4), "unet64",
                    GeneratorConfig(ngf=4))
     configs = {
-        "real": EvalConfig(protocol="synthcity", source="real", limit=LIMIT, progress=False),
+        "real": EvalConfig(protocol="synthcity", source="real", limit=LIMIT, progress=False,
+                           metrics=("fcn",)),
         **{
             f"seed{seed}": EvalConfig(protocol="synthcity", source="generator",
                                       path=str(checkpoint), seed=seed, limit=LIMIT,
-                                      progress=False)
+                                      progress=False, metrics=("fcn",))
             for seed in (0, 1)
         },
     }

@@ -160,3 +160,20 @@ def test_update_baseline_replaces_the_whole_file_atomically(
     assert baseline.read_bytes() == result_files["seed1"].read_bytes()  # old file intact
     assert sorted(p.name for p in tmp_path.iterdir()) == ["baseline.json"]  # no temporary left
     assert json.loads(baseline.read_text(encoding="utf-8"))["provenance"]["seed"] == 1
+
+
+def test_metrics_unavailable_in_the_baseline_are_not_compared(tmp_path: Path) -> None:
+    from p2pbench.check import compare
+    from p2pbench.evaluate import EvalConfig, evaluate
+
+    # FID without Inception weights is recorded as unavailable, with its reason
+    result = evaluate(EvalConfig(protocol="synthcity", source="real", limit=2, progress=False,
+                                 metrics=("fcn", "inception"),
+                                 inception_weights=str(tmp_path / "absent.pth")))
+    assert result["metrics"]["fid"]["available"] is False
+    report = compare(result, result)
+    assert "fid" not in [c.metric for c in report.checks] and not report.regressed
+    with_fid = {**result, "metrics": {**result["metrics"], "fid": 12.5}}
+    assert [c.status for c in compare(with_fid, result).checks if c.metric == "fid"] == ["new"]
+    with pytest.raises(CheckInputError, match="fid"):
+        compare(result, with_fid)
