@@ -52,3 +52,12 @@ def test_cli_eval_on_a_folder(folder: Path, tiny_checkpoint: Path) -> None:
                                     "--metrics", "paired"])
     assert res.exit_code == 0, res.output
     assert '"protocol"' in res.output and '"l1"' in res.output
+
+
+def test_cli_table_output_without_fcn_score(folder: Path, tiny_checkpoint: Path) -> None:
+    res = CliRunner().invoke(main, ["eval", "--gen", str(tiny_checkpoint), "--data", str(folder),
+                                    "--direction", "BtoA", "--quiet", "--metrics",
+                                    "paired,inception", "--inception-weights", "/nonexistent"])
+    assert res.exit_code == 0, res.output
+    assert "L1 (/255)" in res.output and "FID             unavailable" in res.output
+    assert "per-pixel" not in res.output
