@@ -29,16 +29,6 @@ GOLDEN = HERE / "golden" / "port_outputs.json"
 REL_SUM = 1e-5
 ABS_VALUE = 1e-5
 
-# FACTS.md section 3: parameter counts of the port's networks (3->3 G, 6-channel D, 64 filters).
-FACTS_PARAMS: dict[str, int] = {
-    "G_unet_256_batch": 54_413_955,
-    "G_unet_128_batch_dropout": 41_828_995,
-    "G_resnet_9blocks_instance": 11_378_179,
-    "D_basic_batch": 2_768_705,
-    "D_n_layers_1_batch": 139_585,
-    "D_n_layers_5_batch": 11_159_361,
-    "D_pixel_batch": 9_024,
-}
 
 
 def _load_fixture() -> ModuleType:
@@ -53,6 +43,7 @@ def _load_fixture() -> ModuleType:
 
 
 fx = _load_fixture()
+FACTS_PARAMS = fx.FACTS_PARAMS
 DOC: dict[str, Any] = json.loads(GOLDEN.read_text())
 CASES: list[dict[str, Any]] = DOC["cases"]
 BY_ID = {c["id"]: c for c in CASES}

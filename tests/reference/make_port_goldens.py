@@ -27,6 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from port_fixture import (  # noqa: E402
+    FACTS_PARAMS,
     FILL_RULES,
     INPUT_RULES,
     SUMMARY_RULES,
@@ -58,17 +59,6 @@ D_CASES: list[tuple[str, str, int, str, str]] = [
     ("D_pixel_batch", "pixel", 3, "batch", "patch1"),
     ("D_basic_instance", "basic", 3, "instance", "patch70"),
 ]
-# FACTS.md section 3 (3->3 channels for G, 6 input channels for D, 64 filters)
-FACTS_PARAMS: dict[str, int] = {
-    "G_unet_256_batch": 54_413_955,
-    "G_unet_256_batch_dropout": 54_413_955,
-    "G_unet_128_batch_dropout": 41_828_995,
-    "G_resnet_9blocks_instance": 11_378_179,
-    "D_basic_batch": 2_768_705,
-    "D_n_layers_1_batch": 139_585,
-    "D_n_layers_5_batch": 11_159_361,
-    "D_pixel_batch": 9_024,
-}
 
 
 def load_port(path: Path) -> ModuleType:

@@ -91,3 +91,17 @@ def summarise(t: torch.Tensor) -> dict[str, object]:
 def state_dict_checksum(sd: dict[str, torch.Tensor]) -> float:
     """Float64 sum of every value, to detect a change in the fixture's random streams."""
     return float(sum(v.to(torch.float64).sum().item() for v in sd.values()))
+
+
+# FACTS.md section 3: parameter counts of the port's networks (3->3 G, 6-channel D, 64 filters),
+# keyed by the golden case ids of make_port_goldens.py.
+FACTS_PARAMS: dict[str, int] = {
+    "G_unet_256_batch": 54_413_955,
+    "G_unet_256_batch_dropout": 54_413_955,
+    "G_unet_128_batch_dropout": 41_828_995,
+    "G_resnet_9blocks_instance": 11_378_179,
+    "D_basic_batch": 2_768_705,
+    "D_n_layers_1_batch": 139_585,
+    "D_n_layers_5_batch": 11_159_361,
+    "D_pixel_batch": 9_024,
+}
