@@ -25,7 +25,7 @@ from benchmarks.common import write_results
 CHILD = """
 import json, resource, sys, time
 import torch
-from p2pbench.evaluate import EvalConfig, evaluate
+from p2pbench.evaluation.loop import EvalConfig, evaluate
 folder, ckpt, weights = sys.argv[1:4]
 t = time.perf_counter()
 r = evaluate(EvalConfig(protocol="aligned", data_root=folder, direction="BtoA", source="generator",

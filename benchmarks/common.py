@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from reference_models.files import atomic_write_text
+from p2pbench.base import atomic_write_text
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -16,7 +16,7 @@ import statistics
 from pathlib import Path
 
 from benchmarks.common import write_results
-from p2pbench.evaluate import EvalConfig, evaluate
+from p2pbench.evaluation.loop import EvalConfig, evaluate
 from p2pbench.results import write_result
 from p2pbench.train import TrainConfig, train
 from reference_models import GeneratorConfig, build_generator, save_generator

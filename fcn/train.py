@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from fcn.fcn8s import FCN8s, FCN8sArch, caffe_preprocess
 from fcn.weights import WEIGHTS_FORMAT, WEIGHTS_VERSION
-from reference_models.files import atomic_path
+from p2pbench.base import atomic_path
 
 BatchFn = Callable[[int], tuple[Tensor, Tensor]]
 """step → (uint8 N×3×H×W RGB images, int64 N×H×W class indices with 255 = ignore)."""

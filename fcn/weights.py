@@ -25,7 +25,7 @@ import torch
 
 from fcn.caffemodel import CaffeModelError, fcn8s_state_dict, read_caffemodel
 from fcn.fcn8s import OFFICIAL_ARCH, FCN8s, FCN8sArch
-from reference_models.files import atomic_path, sha256_file
+from p2pbench.base import atomic_path, sha256_file
 
 WEIGHTS_FORMAT = "p2pbench-fcn8s-weights"
 WEIGHTS_VERSION = 1

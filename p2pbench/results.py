@@ -26,7 +26,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from reference_models.files import atomic_write_text
+from p2pbench.base import atomic_write_text
 
 SCHEMA = "p2pbench-result"
 SCHEMA_VERSION = 1

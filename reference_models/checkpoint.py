@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from reference_models.files import atomic_path, sha256_file
+from p2pbench.base import atomic_path, sha256_file
 from reference_models.generators import GeneratorConfig, build_generator
 
 CHECKPOINT_FORMAT = "p2pbench-checkpoint"

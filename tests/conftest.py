@@ -19,7 +19,7 @@ import torch
 import torchvision
 from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
-from reference_models.files import atomic_path, sha256_file
+from p2pbench.base import atomic_path, sha256_file
 
 FIXTURE_VERSION = 1
 

@@ -27,7 +27,7 @@ from p2pbench.data.sample import (
     to_tensor_image,
     to_uint8,
 )
-from p2pbench.data.synthcity import (
+from p2pbench.data.synthcity.dataset import (
     SYNTHCITY_CLASSES,
     SYNTHCITY_DEFAULT_N,
     SYNTHCITY_VERSION,
@@ -36,7 +36,7 @@ from p2pbench.data.synthcity import (
     colorize,
     synthcity_arrays,
 )
-from p2pbench.data.synthcity_write import read_manifest, verify_synthcity, write_synthcity
+from p2pbench.data.synthcity.write import read_manifest, verify_synthcity, write_synthcity
 from p2pbench.data.transforms import Jitter, JitterParams
 
 __all__ = [

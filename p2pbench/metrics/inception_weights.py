@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from reference_models.files import sha256_file
+from p2pbench.base import sha256_file
 
 OFFICIAL_SHA256_PREFIX = "6726825d"
 TORCH_FIDELITY_NAME = "weights-inception-2015-12-05-6726825d.pth"

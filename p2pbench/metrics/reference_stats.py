@@ -30,8 +30,8 @@ import torch
 from torch import Tensor
 
 from fcn.weights import p2pbench_home
+from p2pbench.base import atomic_path
 from p2pbench.metrics.frechet import GaussianStats, stats_from_sums
-from reference_models.files import atomic_path
 
 STATS_FORMAT = "p2pbench-inception-stats"
 STATS_VERSION = 1

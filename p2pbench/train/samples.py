@@ -9,9 +9,9 @@ from PIL import Image
 from torch import nn
 from torchvision.utils import make_grid
 
+from p2pbench.base import atomic_path
 from p2pbench.data import Batch, to_uint8
 from reference_models import translate
-from reference_models.files import atomic_path
 
 
 def save_sample_grid(generator: nn.Module, batch: Batch, path: Path, *, seed: int) -> None:

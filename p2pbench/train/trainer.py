@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from p2pbench.base import atomic_write_text
 from p2pbench.data import Batch, Jitter, build_dataset, collate_samples, sample_generator
 from p2pbench.provenance import package_versions
 from p2pbench.train.config import TrainConfig, lr_factor
@@ -35,7 +36,6 @@ from reference_models import (
     save_checkpoint,
 )
 from reference_models.checkpoint import generator_section
-from reference_models.files import atomic_write_text
 
 CHECKPOINT_NAME = "checkpoint.pt"
 LOG_NAME = "log.jsonl"

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from PIL import Image
 from torch.utils.data import DataLoader
 
+from p2pbench.cli.data import synth_command
 from p2pbench.data import (
     AlignedDataset,
     SynthCityDataset,
@@ -19,7 +20,6 @@ from p2pbench.data import (
     collate_samples,
     write_synthcity,
 )
-from p2pbench.data.cli_data import synth_command
 
 
 def _build(name, split="train", size=32, direction=None, n=None, data_root=None):

@@ -19,8 +19,8 @@ from p2pbench.data import (
     verify_synthcity,
     write_synthcity,
 )
-from p2pbench.data.synthcity_layout import draw_scene
-from p2pbench.data.synthcity_render import render
+from p2pbench.data.synthcity.layout import draw_scene
+from p2pbench.data.synthcity.render import render
 
 # Cityscapes trainId → colour, written by hand from the official label table.
 OFFICIAL_COLORS = {

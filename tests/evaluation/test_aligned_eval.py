@@ -9,8 +9,8 @@ from click.testing import CliRunner
 
 from p2pbench.cli import main
 from p2pbench.data import write_synthcity
-from p2pbench.evaluate import EvalConfig, evaluate
-from p2pbench.generate import generate
+from p2pbench.evaluation.generate import generate
+from p2pbench.evaluation.loop import EvalConfig, evaluate
 from p2pbench.protocols import aligned_protocol
 
 

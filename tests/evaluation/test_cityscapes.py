@@ -19,8 +19,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from p2pbench.cli import main
-from p2pbench.evaluate import EvalConfig, evaluate
-from p2pbench.generate import generate
+from p2pbench.evaluation.generate import generate
+from p2pbench.evaluation.loop import EvalConfig, evaluate
 
 IDS = {7: 0, 8: 1, 11: 2, 21: 8, 23: 10, 24: 11, 26: 13, 0: 255}  # labelId → trainId (official)
 FRAMES = ["bochum_000000_000313", "aachen_000001_000019", "aachen_000000_000019"]
@@ -163,7 +163,7 @@ def test_incomplete_split_is_an_error(cityscapes: Path, env: dict) -> None:
 
 def test_fifty_port_images_get_the_num_test_hint(cityscapes: Path, env: dict,
                                                  tmp_path: Path) -> None:
-    from p2pbench.sources import FolderSource
+    from p2pbench.evaluation.sources import FolderSource
 
     names = {f"id{n}": f"{n}_fake_B.png" for n in range(500)}
     for n in range(50):

@@ -11,7 +11,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from p2pbench.distributed import shard_range
-from p2pbench.evaluate import EvalConfig, evaluate
+from p2pbench.evaluation.loop import EvalConfig, evaluate
 
 
 @pytest.mark.parametrize("n", [0, 1, 7, 500])

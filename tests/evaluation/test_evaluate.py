@@ -12,10 +12,10 @@ from PIL import Image
 
 from p2pbench.cli import main
 from p2pbench.data import build_dataset, quantize_uint8
-from p2pbench.evaluate import EvalConfig, evaluate
-from p2pbench.generate import generate
+from p2pbench.evaluation.generate import generate
+from p2pbench.evaluation.loop import EvalConfig, evaluate
+from p2pbench.evaluation.sources import MissingImagesError
 from p2pbench.results import read_result, validate_result
-from p2pbench.sources import MissingImagesError
 
 LIMIT = 6
 
@@ -146,7 +146,7 @@ def test_limit_beyond_split_is_an_error() -> None:
 
 
 def test_generate_uses_the_quantisation_rule(tiny_checkpoint: Path, tmp_path: Path) -> None:
-    from p2pbench.evaluate import protocol_dataset
+    from p2pbench.evaluation.loop import protocol_dataset
     from p2pbench.protocols import get_protocol
     from reference_models import load_generator, translate
 

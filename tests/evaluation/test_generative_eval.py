@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from p2pbench.cli import main
-from p2pbench.evaluate import EvalConfig, evaluate
+from p2pbench.evaluation.loop import EvalConfig, evaluate
 from p2pbench.metrics.availability import MetricUnavailableError
 from p2pbench.metrics.frechet import frechet_distance, stats_from_features
 from p2pbench.metrics.inception import build_extractor
@@ -47,7 +47,7 @@ def test_fid_is_kid_and_paired_metrics(tiny_checkpoint: Path, inception_weights_
 
     # independent: FID from features of the same outputs and targets, extracted directly
     from p2pbench.data import collate_samples, quantize_uint8
-    from p2pbench.evaluate import protocol_dataset
+    from p2pbench.evaluation.loop import protocol_dataset
     from p2pbench.protocols import get_protocol
     from reference_models import load_generator, translate
 

@@ -12,7 +12,7 @@ import torch
 from fcn import weights as W
 from fcn.caffemodel import CaffeModelError
 from fcn.fcn8s import OFFICIAL_ARCH, FCN8s, FCN8sArch
-from reference_models.files import sha256_file
+from p2pbench.base import sha256_file
 
 
 @pytest.fixture

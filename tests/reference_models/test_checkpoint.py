@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from p2pbench.base import atomic_path
 from reference_models import (
     CheckpointError,
     build_generator,
@@ -17,7 +18,6 @@ from reference_models import (
     save_generator,
     translate,
 )
-from reference_models.files import atomic_path
 from reference_models.generators import GeneratorConfig
 
 

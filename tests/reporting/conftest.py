@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from p2pbench.evaluate import EvalConfig, evaluate
+from p2pbench.evaluation.loop import EvalConfig, evaluate
 from p2pbench.results import write_result
 from reference_models import GeneratorConfig, build_generator, save_generator
 

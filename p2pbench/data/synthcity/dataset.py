@@ -26,9 +26,9 @@ import numpy as np
 import torch
 
 from p2pbench.data.sample import PairedDataset, Sample, Transform, to_tensor_image
-from p2pbench.data.synthcity_layout import draw_scene
-from p2pbench.data.synthcity_render import render
-from p2pbench.data.synthcity_scene import SYNTHCITY_CLASSES, SynthClass
+from p2pbench.data.synthcity.layout import draw_scene
+from p2pbench.data.synthcity.render import render
+from p2pbench.data.synthcity.scene import SYNTHCITY_CLASSES, SynthClass
 
 __all__ = [
     "SYNTHCITY_CLASSES",

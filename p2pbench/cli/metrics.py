@@ -128,7 +128,7 @@ def _protocol_stats(
     device: str,
 ) -> object:
     """The real-image statistics `eval` uses for `protocol`, computed (and cached) if needed."""
-    from p2pbench.evaluate import EvalConfig, evaluate
+    from p2pbench.evaluation.loop import EvalConfig, evaluate
     from p2pbench.metrics.reference_stats import load_stats
 
     result = evaluate(

@@ -17,11 +17,11 @@ from typing import Any
 import torch
 
 from p2pbench.data import Batch, quantize_uint8
-from p2pbench.label_maps import predict_classes, protocol_labels
+from p2pbench.evaluation.label_maps import predict_classes, protocol_labels
+from p2pbench.evaluation.segmenters import LoadedSegmenter, load_segmenter
 from p2pbench.metrics.availability import Unavailable
 from p2pbench.metrics.fcn_score import FCNScore, per_image_scores
 from p2pbench.protocols import Protocol
-from p2pbench.segmenters import LoadedSegmenter, load_segmenter
 
 FCN_KEYS = ("per_pixel_acc", "per_class_acc", "class_iou", "per_class")
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from p2pbench.check import DIRECTIONS
+from p2pbench.reporting.check import DIRECTIONS
 from p2pbench.results import read_result
 
 LABELS = {
@@ -39,7 +39,7 @@ LABELS = {
     "psnr": "PSNR",
     "ssim": "SSIM",
 }
-REFERENCE_DIR = Path(__file__).resolve().parents[1] / "reports" / "reference"
+REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
 FILE_KEY = "_file"  # added by load_results: the path a result was read from
 _SEED_SUFFIX = re.compile(r"[._-]seed[_-]?\d+$")
 
@@ -204,8 +204,8 @@ def build_table(
 
 
 def render(table: Table, fmt: str) -> str:
-    """The table as `md`, `latex`, `csv` or `html` text (see p2pbench.table_formats)."""
-    from p2pbench.table_formats import render_table
+    """The table as `md`, `latex`, `csv` or `html` text (see p2pbench.reporting.formats)."""
+    from p2pbench.reporting.formats import render_table
 
     return render_table(table, fmt)
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from p2pbench.data.synthcity import (
+from p2pbench.data.synthcity.dataset import (
     SYNTHCITY_CLASSES,
     SYNTHCITY_VERSION,
     check_size,

@@ -18,7 +18,7 @@ EXIT_OK, EXIT_REGRESSION, EXIT_UNUSABLE = 0, 1, 2
 def _fail(message: str, junit: str | None = None) -> NoReturn:
     """Report unusable input on stderr (and as a JUnit error) and exit with status 2."""
     if junit:
-        from p2pbench.check import render_junit_error
+        from p2pbench.reporting.check import render_junit_error
 
         _write(junit, render_junit_error(message))
     click.echo(f"error: {message}", err=True)
@@ -64,8 +64,8 @@ def table_command(
     Results of different protocols or numbers of images are refused (exit 2); pass each
     group's files separately.
     """
+    from p2pbench.reporting.tables import TableError, build_table, load_results, render
     from p2pbench.results import ResultError
-    from p2pbench.tables import TableError, build_table, load_results, render
 
     wanted = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
     try:
@@ -140,7 +140,13 @@ def check_command(
     within tolerance, 1 regression, 2 unusable input (unreadable or malformed files, missing
     metrics, different protocols or numbers of images).
     """
-    from p2pbench.check import CheckInputError, Tolerances, compare, render_junit, render_markdown
+    from p2pbench.reporting.check import (
+        CheckInputError,
+        Tolerances,
+        compare,
+        render_junit,
+        render_markdown,
+    )
     from p2pbench.results import ResultError, read_result
 
     try:
@@ -168,7 +174,7 @@ def check_command(
         if junit:
             _write(junit, render_junit(report))
     if update_baseline:
-        from reference_models.files import atomic_path
+        from p2pbench.base import atomic_path
 
         with atomic_path(baseline) as tmp:  # the whole file, byte for byte
             tmp.write_bytes(Path(result).read_bytes())
@@ -180,6 +186,6 @@ def check_command(
 
 
 def _write(path: str, text: str) -> None:
-    from reference_models.files import atomic_write_text
+    from p2pbench.base import atomic_write_text
 
     atomic_write_text(path, text)

@@ -1,4 +1,4 @@
-"""Renderings of a `p2pbench.tables.Table`: Markdown, LaTeX (booktabs), CSV and HTML.
+"""Renderings of a `p2pbench.reporting.tables.Table`: Markdown, LaTeX (booktabs), CSV and HTML.
 
 Our rows show `mean ± std` (std only when n > 1) with `Table.decimals` digits, the paper's rows
 their published precision. Per metric column the best of our rows is bold (the higher or the
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from p2pbench.check import HIGHER
-from p2pbench.tables import LABELS, Table
+from p2pbench.reporting.check import HIGHER
+from p2pbench.reporting.tables import LABELS, Table
 
 FORMATS = ("md", "latex", "csv", "html")
 _LATEX_ESCAPES = {

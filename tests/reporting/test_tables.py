@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from p2pbench.cli import main
 from p2pbench.protocols import get_protocol
-from p2pbench.tables import (
+from p2pbench.reporting.tables import (
     REFERENCE_DIR,
     TableError,
     build_table,

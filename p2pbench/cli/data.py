@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from p2pbench.data.synthcity import SYNTHCITY_SIZES
-from p2pbench.data.synthcity_write import read_manifest, write_synthcity
+from p2pbench.data.synthcity.dataset import SYNTHCITY_SIZES
+from p2pbench.data.synthcity.write import read_manifest, write_synthcity
 
 
 @click.command("synth")

@@ -9,9 +9,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import reference_models.files
-from p2pbench.check import CheckInputError, Tolerances, compare, render_junit, render_markdown
+import p2pbench.base
 from p2pbench.cli import main
+from p2pbench.reporting.check import (
+    CheckInputError,
+    Tolerances,
+    compare,
+    render_junit,
+    render_markdown,
+)
 from p2pbench.results import read_result
 
 
@@ -153,7 +159,7 @@ def test_update_baseline_replaces_the_whole_file_atomically(
     def crash(src: object, dst: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(reference_models.files.os, "replace", crash)
+    monkeypatch.setattr(p2pbench.base.os, "replace", crash)
     res = CliRunner().invoke(main, ["check", str(result_files["real"]), "--baseline",
                                     str(baseline), "--update-baseline"])
     assert res.exit_code != 0 and isinstance(res.exception, OSError)
@@ -163,8 +169,8 @@ def test_update_baseline_replaces_the_whole_file_atomically(
 
 
 def test_metrics_unavailable_in_the_baseline_are_not_compared(tmp_path: Path) -> None:
-    from p2pbench.check import compare
-    from p2pbench.evaluate import EvalConfig, evaluate
+    from p2pbench.evaluation.loop import EvalConfig, evaluate
+    from p2pbench.reporting.check import compare
 
     # FID without Inception weights is recorded as unavailable, with its reason
     result = evaluate(EvalConfig(protocol="synthcity", source="real", limit=2, progress=False,

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from p2pbench.data.synthcity_objects import car, person, pole, tree
-from p2pbench.data.synthcity_scene import (
+from p2pbench.data.synthcity.objects import car, person, pole, tree
+from p2pbench.data.synthcity.scene import (
     BUILDING,
     VEGETATION,
     Camera,

@@ -29,12 +29,12 @@ from p2pbench.data import (
     collate_samples,
 )
 from p2pbench.distributed import gather_lists, rank_and_world, shard_range
+from p2pbench.evaluation.evaluators import FCNScorer, GenerativeScorer, PairedScorer
+from p2pbench.evaluation.sources import FolderSource, GeneratorSource, RealSource
 from p2pbench.metrics.availability import require_available
 from p2pbench.protocols import Protocol, aligned_protocol, get_protocol
 from p2pbench.provenance import package_versions
 from p2pbench.results import SCHEMA, SCHEMA_VERSION
-from p2pbench.scorers import FCNScorer, GenerativeScorer, PairedScorer
-from p2pbench.sources import FolderSource, GeneratorSource, RealSource
 from reference_models import generator_size, read_generator
 
 SOURCES = ("generator", "images", "real")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from p2pbench.data.synthcity_scene import (
+from p2pbench.data.synthcity.scene import (
     CAR,
     LIGHT,
     PERSON,

@@ -18,14 +18,15 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+import fcn
 from fcn.fcn8s import FCN8sArch
 from fcn.train import BatchFn
 from fcn.weights import find_official_weights, load_fcn8s
+from p2pbench.base import sha256_file
 from p2pbench.data import SYNTHCITY_CLASSES, build_dataset, quantize_uint8
 from reference_models import Registry
-from reference_models.files import sha256_file
 
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "fcn" / "weights"
+WEIGHTS_DIR = Path(fcn.__file__).resolve().parent / "weights"  # package data of fcn
 
 
 @dataclass(frozen=True)

@@ -199,8 +199,8 @@ def fcn_train_command(
     segmenter: str, steps: int | None, seed: int | None, device: str, out: str, quiet: bool
 ) -> None:
     """Train a small FCN-8s on synthcity photos (reproduces the shipped weights' recipe)."""
-    from p2pbench.segmenters import SYNTHCITY64_RECIPE, train_synthcity_segmenter
-    from reference_models.files import sha256_file
+    from p2pbench.base import sha256_file
+    from p2pbench.evaluation.segmenters import SYNTHCITY64_RECIPE, train_synthcity_segmenter
 
     recipe = dict(SYNTHCITY64_RECIPE)
     recipe.update({k: v for k, v in (("steps", steps), ("seed", seed)) if v is not None})
@@ -271,7 +271,7 @@ def _eval_config(
     import sys
     from pathlib import Path
 
-    from p2pbench.evaluate import EvalConfig
+    from p2pbench.evaluation.loop import EvalConfig
     from p2pbench.protocols import default_protocol
 
     if protocol is None:
@@ -365,8 +365,8 @@ def eval_command(
     **kwargs: object,
 ) -> None:
     """Score a generator, a folder of its outputs, or the real photos with FCN-score."""
-    from p2pbench.evaluate import evaluate
-    from p2pbench.report import format_result
+    from p2pbench.evaluation.loop import evaluate
+    from p2pbench.reporting.text import format_result
     from p2pbench.results import to_json, write_result
 
     chosen = [name for name, v in (("--gen", gen), ("--images", images), ("--real", real)) if v]
@@ -392,7 +392,7 @@ def eval_command(
 )
 def generate_command(gen: str | None, out: str, **kwargs: object) -> None:
     """Write a generator's outputs as PNGs named by sample id, as `eval` would score them."""
-    from p2pbench.generate import generate
+    from p2pbench.evaluation.generate import generate
 
     if gen is None:
         raise click.UsageError("--gen CKPT is required")
@@ -410,9 +410,9 @@ def _run(fn, config):  # noqa: ANN001, ANN202
 
 
 def _register_subcommands() -> None:
-    from p2pbench.cli_metrics import fid_command, stats_command
-    from p2pbench.cli_report import check_command, table_command
-    from p2pbench.data.cli_data import synth_command
+    from p2pbench.cli.data import synth_command
+    from p2pbench.cli.metrics import fid_command, stats_command
+    from p2pbench.cli.reporting import check_command, table_command
 
     data_group.add_command(synth_command)
     main.add_command(fid_command)

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import torch
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]
 GOLDEN = HERE / "golden" / "port_outputs.json"
 REL_SUM = 1e-5
 ABS_VALUE = 1e-5

@@ -18,9 +18,10 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from p2pbench.base import atomic_path, atomic_write_text
 from p2pbench.data import collate_samples
 from p2pbench.distributed import rank_and_world, shard_range
-from p2pbench.evaluate import (
+from p2pbench.evaluation.loop import (
     EvalConfig,
     _make_source,
     image_names,
@@ -28,7 +29,6 @@ from p2pbench.evaluate import (
     resolve_protocol,
 )
 from p2pbench.provenance import package_versions
-from reference_models.files import atomic_path, atomic_write_text
 
 MANIFEST = "generate.json"
 

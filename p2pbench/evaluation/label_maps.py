@@ -11,8 +11,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from p2pbench.evaluation.segmenters import LoadedSegmenter
 from p2pbench.protocols import Protocol
-from p2pbench.segmenters import LoadedSegmenter
 
 PIL_FILTERS = {"pil-bilinear": Image.Resampling.BILINEAR, "pil-nearest": Image.Resampling.NEAREST}
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from p2pbench.data.synthcity_scene import (
+from p2pbench.data.synthcity.scene import (
     BUILDING,
     ROAD,
     SHADE,

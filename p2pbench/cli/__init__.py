@@ -1,0 +1,5 @@
+"""The `p2pbench` command line: one module per command group over the library."""
+
+from p2pbench.cli.main import main
+
+__all__ = ["main"]

@@ -1,0 +1,1 @@
+"""Evaluation: sources of images, evaluators, the loop that feeds them, and generate."""
