@@ -25,13 +25,15 @@ from benchmarks.common import write_results
 CHILD = """
 import json, resource, sys, time
 import torch
-from p2pbench.evaluation.loop import EvalConfig, evaluate
+from p2pbench.evaluation import EncoderSpec, GeneratorFile, RunSpec, ScoreSpec, evaluate
+from p2pbench.protocols import aligned_protocol
 folder, ckpt, weights = sys.argv[1:4]
 t = time.perf_counter()
-r = evaluate(EvalConfig(protocol="aligned", data_root=folder, direction="BtoA", source="generator",
-                        path=ckpt, batch_size=16, inception_weights=weights, progress=False,
-                        metrics=("paired", "inception")))
-print(json.dumps({"seconds": time.perf_counter() - t, "n_images": r["n_images"],
+r = evaluate(GeneratorFile(ckpt), protocol=aligned_protocol(folder, direction="BtoA"),
+             score=ScoreSpec(metrics=("paired", "inception")),
+             run=RunSpec(batch_size=16, progress=False),
+             encoder=EncoderSpec(inception_weights=weights))
+print(json.dumps({"seconds": time.perf_counter() - t, "n_images": r.n_images,
                   "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 

@@ -16,8 +16,7 @@ import statistics
 from pathlib import Path
 
 from benchmarks.common import write_results
-from p2pbench.evaluation.loop import EvalConfig, evaluate
-from p2pbench.results import write_result
+from p2pbench.evaluation import GeneratorFile, RealImages, RunSpec, evaluate
 from p2pbench.train import TrainConfig, train
 from reference_models import GeneratorConfig, build_generator, save_generator
 
@@ -45,15 +44,14 @@ def main() -> None:
         checkpoint = run / "checkpoint.pt"
         if not checkpoint.exists():
             train(config, run, progress=False)
-        for label, source, path in (("untrained", "generator", untrained),
-                                    ("trained", "generator", checkpoint),
-                                    ("real", "real", None)):
-            result = evaluate(EvalConfig(protocol="synthcity", source=source,
-                                         path=str(path) if path else None, seed=seed,
-                                         progress=False))
-            write_result(result, out / f"{label}.seed{seed}.json")
-            rows[label].append({k: result["metrics"][k] for k in METRICS})
-            print(label, seed, {k: round(result["metrics"][k], 4) for k in METRICS})
+        for label, source in (("untrained", GeneratorFile(str(untrained))),
+                              ("trained", GeneratorFile(str(checkpoint))),
+                              ("real", RealImages())):
+            result = evaluate(source, protocol="synthcity",
+                              run=RunSpec(seed=seed, progress=False))
+            result.write(out / f"{label}.seed{seed}.json")
+            rows[label].append({k: result.metrics[k] for k in METRICS})
+            print(label, seed, {k: round(result.metrics[k], 4) for k in METRICS})
     summary = []
     for label, runs in rows.items():
         entry: dict[str, object] = {"row": label, "n": len(runs), "steps": args.steps}

@@ -16,7 +16,6 @@ the observed sha256 is recorded in the converted file.
 from __future__ import annotations
 
 import os
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ import torch
 
 from fcn.caffemodel import CaffeModelError, fcn8s_state_dict, read_caffemodel
 from fcn.fcn8s import OFFICIAL_ARCH, FCN8s, FCN8sArch
-from p2pbench.base import atomic_path, sha256_file
+from p2pbench.base import atomic_path, p2pbench_home, read_versioned, sha256_file
 
 WEIGHTS_FORMAT = "p2pbench-fcn8s-weights"
 WEIGHTS_VERSION = 1
@@ -49,14 +48,6 @@ class ConvertedWeights:
     state_dict: dict[str, torch.Tensor]
     source: dict[str, Any]  # provenance of the caffemodel it came from
     path: Path
-
-
-def p2pbench_home() -> Path:
-    """`$P2PBENCH_HOME`, else `$XDG_CACHE_HOME/p2pbench`, else `~/.cache/p2pbench`."""
-    if home := os.environ.get("P2PBENCH_HOME"):
-        return Path(home).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache).expanduser() / "p2pbench"
 
 
 def fcn_cache_dir(home: Path | None = None) -> Path:
@@ -108,17 +99,14 @@ def convert_caffemodel(path: str | os.PathLike[str], *, architecture: FCN8sArch 
 def read_converted(path: str | os.PathLike[str], *, mmap: bool = False) -> ConvertedWeights:
     """Read a converted weights file with `weights_only=True`, checking its format marker."""
     p = Path(path)
-    try:
-        data = torch.load(p, map_location="cpu", weights_only=True, mmap=mmap)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as e:
-        raise CaffeModelError(f"{p} is not a readable p2pbench FCN-8s weights file: {e}") from e
-    if not isinstance(data, dict) or data.get("format") != WEIGHTS_FORMAT:
-        found = data.get("format") if isinstance(data, dict) else type(data).__name__
-        raise CaffeModelError(f"{p}: expected format '{WEIGHTS_FORMAT}', found {found!r}; "
-                              f"convert a caffemodel with `p2pbench fcn convert FILE`")
-    if data.get("version") != WEIGHTS_VERSION:
-        raise CaffeModelError(f"{p}: weights format version {data.get('version')!r}, this "
-                              f"p2pbench reads version {WEIGHTS_VERSION}; convert it again")
+    data = read_versioned(
+        p,
+        WEIGHTS_FORMAT,
+        WEIGHTS_VERSION,
+        CaffeModelError,
+        remedy="convert a caffemodel with `p2pbench fcn convert FILE`",
+        mmap=mmap,
+    )
     arch = FCN8sArch.from_dict(data["architecture"])
     return ConvertedWeights(arch, data["state_dict"], data["source"], p)
 

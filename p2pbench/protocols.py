@@ -13,9 +13,13 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
 from p2pbench.data import SYNTHCITY_CLASSES
+from p2pbench.data.aligned import list_aligned
 from reference_models import TEST_TIME_MODES, Registry
 
 QUANTIZATION = "round-half-even"
@@ -222,12 +226,6 @@ def aligned_protocol(
     to `test` if present, else `val`; the size to the pairs' height; the direction to AtoB.
     Named `aligned-<folder name>`, so the same dataset gives the same protocol anywhere.
     """
-    from pathlib import Path
-
-    from PIL import Image
-
-    from p2pbench.data.aligned import list_aligned
-
     root = Path(path)
     if split is None:
         split = "test" if (root / "test").is_dir() else "val"
@@ -270,16 +268,45 @@ def get_protocol(name: str) -> Protocol:
     return PROTOCOLS.get(name)
 
 
+DEFAULT_PROTOCOLS: dict[tuple[str, str], str] = {
+    ("synthcity", "labels2photo"): "synthcity",
+    ("cityscapes", "labels2photo"): "pix2pix-2017",
+    ("cityscapes", "photo2labels"): "pix2pix-2017-photo2labels",
+}
+"""The protocol `eval --data DATASET --task TASK` uses when none is given."""
+DEFAULT_TASKS: tuple[str, ...] = tuple(dict.fromkeys(t for _, t in DEFAULT_PROTOCOLS))
+"""The tasks a dataset name selects a protocol for (`eval --task`)."""
+
+
 def default_protocol(dataset: str, task: str = "labels2photo") -> str:
     """The protocol `eval --data DATASET [--task TASK]` uses when none is given."""
-    defaults = {
-        ("synthcity", "labels2photo"): "synthcity",
-        ("cityscapes", "labels2photo"): "pix2pix-2017",
-        ("cityscapes", "photo2labels"): "pix2pix-2017-photo2labels",
-    }
-    if (dataset, task) not in defaults:
+    if (dataset, task) not in DEFAULT_PROTOCOLS:
         raise ValueError(
             f"no default FCN-score protocol for {dataset!r} ({task}); give --protocol "
             f"({', '.join(PROTOCOLS.names())})"
         )
-    return defaults[(dataset, task)]
+    return DEFAULT_PROTOCOLS[(dataset, task)]
+
+
+def resolve(
+    data: str | None = None,
+    protocol: str | None = None,
+    *,
+    task: str = "labels2photo",
+    split: str | None = None,
+    direction: str | None = None,
+) -> Protocol:
+    """The protocol an evaluation runs under, from what a user names.
+
+    `protocol` (a registered name) wins; else `data`: a registered dataset's default protocol
+    for `task`, or an aligned A|B folder (paired metrics, FID/IS/KID; `split`, `direction`).
+    """
+    if protocol is not None:
+        return get_protocol(protocol)
+    if data is None:
+        raise ValueError("give a dataset (synthcity, cityscapes, or a folder) or a protocol")
+    if Path(data).is_dir():
+        return aligned_protocol(data, split, direction)
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; valid: {', '.join(TASKS)}")
+    return get_protocol(default_protocol(data, task))

@@ -1,28 +1,35 @@
-"""The result file: a documented, versioned JSON schema with provenance.
+"""The result of one evaluation: a typed, versioned record with provenance, and its JSON file.
 
-Schema `p2pbench-result`, version 1 (keys in order):
+Schema `p2pbench-result`, version 1 (keys in this order in the file):
 
 - `schema`, `schema_version`
-- `protocol`: every field of the protocol, plus `key` (`name@vN`) and `digest` (sha256)
-- `task`: "labels2photo" (FCN-score of generated photos)
-- `source`: what was scored: `kind` ("generator", "images" or "real"), and for a generator its
-  `path`, `sha256`, registry `name`, `config`, `format` ("p2pbench" / "pytorch-port"), `notes`;
-  for images the folder and naming
-- `n_images`: images scored; `limit`: the --limit given (null: the whole split);
-  `missing`: sample ids skipped under --allow-missing (empty otherwise)
-- `metrics`: `per_pixel_acc`, `per_class_acc`, `class_iou` (floats in [0, 1]) and `per_class`
-  ({class name: {"acc", "iou"}})
-- `counts`: pixels and frames the metric's rules touched (see p2pbench.metrics.fcn_score)
-- `per_image`: [{"sample_id", "per_pixel_acc", "per_class_acc", "class_iou", ...}] or null
+- `protocol`: every field of the protocol, plus `key` (`name@vN`), `digest` (sha256) and
+  `split_used`
+- `task`: "labels2photo", "photo2labels" or "paired"
+- `source`: what was scored: `kind` ("generator", "images" or "real"); for a generator its
+  registry `name`, `format` ("p2pbench", "pytorch-port" or "module"), `sha256` (of the file, or
+  of a module's state_dict), `config`, `notes`, `test_time_mode`, `path`; for images the folder
+  and naming
+- `n_images`: images scored; `limit`: the limit given (null: the whole split); `missing`:
+  sample ids skipped under --allow-missing; `partial_split`: the split had fewer images than
+  the protocol expects (--allow-partial-split)
+- `metrics`: values by the keys of `p2pbench.metrics.keys`; a metric that could not be computed
+  is `{"available": false, "reason": ...}`
+- `counts`: pixels and frames the FCN-score rules touched (see p2pbench.metrics.fcn_score)
+- `per_image`: [{"sample_id", "per_pixel_acc", ...}] or null
 - `provenance`: package `versions`, `seed`, `world_size`, `batch_size`, `device`,
-  `data_sha256` (of every scored input and label, in sample order), `segmenter` (name, weights
-  path and sha256), `test_time_mode`, `command` (argv), `created` (UTC ISO 8601)
+  `test_time_mode`, `data_sha256` (every scored input and label, in sample order), one section
+  per evaluator (`segmenter`, `paired`, `inception`), `command` (argv), `created` (UTC)
+- optional `variant`: a row label for tables; other keys a user adds are kept as they are
 """
 
 from __future__ import annotations
 
+import copy
 import json
+import math
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,62 +37,149 @@ from p2pbench.base import atomic_write_text
 
 SCHEMA = "p2pbench-result"
 SCHEMA_VERSION = 1
-FCN_METRICS = ("per_pixel_acc", "per_class_acc", "class_iou")
-REQUIRED_KEYS = (
-    "schema",
-    "schema_version",
-    "protocol",
-    "task",
-    "source",
-    "n_images",
-    "limit",
-    "metrics",
-    "provenance",
-)
+_REQUIRED = ("protocol", "task", "source", "n_images", "limit", "metrics", "provenance")
+_OPTIONAL = ("missing", "partial_split", "counts", "per_image", "variant")
 
 
 class ResultError(ValueError):
     """A result file is missing, malformed, or of an unknown schema version."""
 
 
-def write_result(result: dict[str, Any], path: str | os.PathLike[str]) -> None:
-    """Write a result as JSON atomically (a crash never leaves a half-written file)."""
-    validate_result(result, where=str(path))
-    atomic_write_text(path, to_json(result))
+@dataclass(frozen=True)
+class Result:
+    """One evaluation's numbers and where they came from (see the module docstring)."""
+
+    protocol: dict[str, Any]
+    task: str
+    source: dict[str, Any]
+    n_images: int
+    limit: int | None
+    metrics: dict[str, Any]
+    provenance: dict[str, Any]
+    missing: list[str] = field(default_factory=list)
+    partial_split: bool = False
+    counts: dict[str, Any] = field(default_factory=dict)
+    per_image: list[dict[str, Any]] | None = None
+    variant: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # unknown top-level keys, kept
+    path: str | None = field(default=None, compare=False)  # the file it was read from
+
+    @property
+    def protocol_key(self) -> str:
+        return str(self.protocol["key"])
+
+    @property
+    def protocol_digest(self) -> str:
+        return str(self.protocol["digest"])
+
+    def value(self, metric: str) -> float | None:
+        """The metric's number, or None when it is absent or recorded as unavailable."""
+        v = self.metrics.get(metric)
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return float(v)
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result as the JSON object of the schema (without `path`); a deep copy, so
+        editing it never changes this result."""
+        data: dict[str, Any] = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION}
+        data.update(
+            protocol=self.protocol,
+            task=self.task,
+            source=self.source,
+            n_images=self.n_images,
+            limit=self.limit,
+            missing=self.missing,
+            partial_split=self.partial_split,
+            metrics=self.metrics,
+            counts=self.counts,
+            per_image=self.per_image,
+            provenance=self.provenance,
+        )
+        if self.variant is not None:
+            data["variant"] = self.variant
+        return copy.deepcopy({**data, **self.extra})
+
+    def to_json(self) -> str:
+        """JSON text; NaN or infinity anywhere is an error (they are not JSON)."""
+        try:
+            return json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
+        except ValueError as e:
+            raise ResultError(f"result holds a non-finite number ({e})") from None
+
+    def write(self, path: str | os.PathLike[str]) -> None:
+        """Write the JSON file atomically (a crash never leaves a half-written file)."""
+        atomic_write_text(path, self.to_json())
+
+    @classmethod
+    def from_dict(cls, data: Any, *, where: str = "result", path: str | None = None) -> Result:
+        """Validate a parsed result object; errors name `where` and what is wrong."""
+        if not isinstance(data, dict):
+            raise ResultError(f"{where}: expected a JSON object, found {type(data).__name__}")
+        if data.get("schema") != SCHEMA:
+            raise ResultError(f"{where}: not a p2pbench result (schema {data.get('schema')!r})")
+        if data.get("schema_version") != SCHEMA_VERSION:
+            raise ResultError(
+                f"{where}: result schema version {data.get('schema_version')!r}; this p2pbench "
+                f"reads version {SCHEMA_VERSION}"
+            )
+        missing = [k for k in _REQUIRED if k not in data]
+        if missing:
+            raise ResultError(f"{where}: missing keys {missing}")
+        for key, kind in (("metrics", dict), ("protocol", dict), ("source", dict),
+                          ("provenance", dict)):
+            if not isinstance(data[key], kind):
+                raise ResultError(f"{where}: {key!r} must be an object")
+        lacking = [k for k in ("key", "digest", "name", "version") if k not in data["protocol"]]
+        if lacking:
+            raise ResultError(f"{where}: protocol lacks {lacking}")
+        if not isinstance(data["n_images"], int) or isinstance(data["n_images"], bool):
+            raise ResultError(f"{where}: n_images must be an integer")
+        if data.get("variant") is not None and not isinstance(data["variant"], str):
+            raise ResultError(f"{where}: variant must be a string")
+        known = {"schema", "schema_version", *_REQUIRED, *_OPTIONAL}
+        return cls(
+            protocol=data["protocol"],
+            task=data["task"],
+            source=data["source"],
+            n_images=data["n_images"],
+            limit=data["limit"],
+            metrics=data["metrics"],
+            provenance=data["provenance"],
+            missing=list(data.get("missing") or []),
+            partial_split=bool(data.get("partial_split", False)),
+            counts=dict(data.get("counts") or {}),
+            per_image=data.get("per_image"),
+            variant=data.get("variant"),
+            extra={k: v for k, v in data.items() if k not in known},
+            path=path,
+        )
+
+    @classmethod
+    def from_json(cls, text: str, *, where: str = "result", path: str | None = None) -> Result:
+        try:
+            data = json.loads(text, parse_constant=_reject_constant)
+        except (json.JSONDecodeError, ValueError) as e:
+            raise ResultError(f"{where} is not valid JSON: {e}") from None
+        return cls.from_dict(data, where=where, path=path)
 
 
-def to_json(result: dict[str, Any]) -> str:
-    return json.dumps(result, indent=2, allow_nan=False) + "\n"
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number a result may hold")
 
 
-def read_result(path: str | os.PathLike[str]) -> dict[str, Any]:
+def read_result(path: str | os.PathLike[str]) -> Result:
     """Read and validate a result file."""
     p = Path(path)
     try:
-        data = json.loads(p.read_text(encoding="utf-8"))
+        text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ResultError(f"result file not found: {p}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ResultError(f"{p} is not valid JSON: {e}") from None
-    validate_result(data, where=str(p))
-    return data
+    except (OSError, UnicodeDecodeError) as e:
+        raise ResultError(f"cannot read {p}: {e}") from None
+    return Result.from_json(text, where=str(p), path=str(p))
 
 
-def validate_result(data: Any, *, where: str = "result") -> None:
-    if not isinstance(data, dict):
-        raise ResultError(f"{where}: expected a JSON object, found {type(data).__name__}")
-    if data.get("schema") != SCHEMA:
-        raise ResultError(f"{where}: not a p2pbench result (schema {data.get('schema')!r})")
-    if data.get("schema_version") != SCHEMA_VERSION:
-        raise ResultError(
-            f"{where}: result schema version {data.get('schema_version')!r}; this p2pbench "
-            f"reads version {SCHEMA_VERSION}"
-        )
-    missing = [k for k in REQUIRED_KEYS if k not in data]
-    if missing:
-        raise ResultError(f"{where}: missing keys {missing}")
-    if not isinstance(data["metrics"], dict):
-        raise ResultError(f"{where}: 'metrics' must be an object")
-    for key in ("key", "digest", "name", "version"):
-        if key not in data["protocol"]:
-            raise ResultError(f"{where}: protocol lacks {key!r}")
+def is_number(value: Any) -> bool:
+    """A finite int or float (not a bool): what a ranked metric must be."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

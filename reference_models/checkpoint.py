@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,15 +22,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from p2pbench.base import atomic_path, sha256_file
+from p2pbench.base import atomic_path, load_tensors, sha256_file
+from reference_models.errors import CheckpointError
 from reference_models.generators import GeneratorConfig, build_generator
+from reference_models.port import identify_port_generator
 
 CHECKPOINT_FORMAT = "p2pbench-checkpoint"
 CHECKPOINT_VERSION = 1
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file is missing, unreadable, or fits no known architecture."""
 
 
 @dataclass(frozen=True)
@@ -51,18 +48,7 @@ class LoadedGenerator:
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Load a checkpoint file with `weights_only=True`, with errors that say what went wrong."""
     p = Path(path)
-    if not p.is_file():
-        raise CheckpointError(f"checkpoint not found: {p}")
-    try:
-        data = torch.load(p, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        raise CheckpointError(
-            f"{p} holds Python objects other than tensors and plain containers, so it is not "
-            f"loaded (unpickling can run arbitrary code). Re-save its state_dict alone with "
-            f"torch.save(model.state_dict(), path). Detail: {e}"
-        ) from None
-    except Exception as e:  # truncated or not a torch file
-        raise CheckpointError(f"cannot read {p} as a PyTorch checkpoint: {e}") from None
+    data = load_tensors(p, CheckpointError)
     if not isinstance(data, dict):
         raise CheckpointError(f"{p} holds a {type(data).__name__}, expected a dict")
     return data
@@ -128,8 +114,6 @@ def read_generator(
             run=data.get("run"),
             step=data.get("step"),
         )
-
-    from reference_models.port import identify_port_generator  # port layout lives there
 
     state = data
     name, config, notes = identify_port_generator(state, path=path, dropout=dropout)

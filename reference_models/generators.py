@@ -21,6 +21,7 @@ from reference_models.layers import NORMS, SampleDropout, conv_bias, make_norm
 from reference_models.registry import Registry, config_from_options
 
 DropoutLayers = Literal["paper", "port"]
+DROPOUT_LAYERS: tuple[str, ...] = ("paper", "port")
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class GeneratorConfig:
     def __post_init__(self) -> None:
         if self.norm not in NORMS:
             raise ValueError(f"unknown norm {self.norm!r}; valid: {', '.join(NORMS)}")
-        if self.dropout_layers not in ("paper", "port"):
+        if self.dropout_layers not in DROPOUT_LAYERS:
             raise ValueError(
                 f"dropout_layers must be 'paper' or 'port', got {self.dropout_layers!r}"
             )

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from reference_models.errors import CheckpointError
 from reference_models.generators import UNET_SIZES, GeneratorConfig, build_generator
 
 PORT_NORMS = ("batch", "instance")
@@ -30,8 +31,6 @@ def identify_port_generator(
 
     Raises `CheckpointError` naming the closest architecture and the keys that differ.
     """
-    from reference_models.checkpoint import CheckpointError
-
     shapes = _shapes(state, path)
     best: tuple[int, str, GeneratorConfig, dict[str, tuple[int, ...]]] | None = None
     for name, config in _candidates(shapes):
@@ -64,8 +63,6 @@ def identify_port_generator(
 
 
 def _shapes(state: dict[str, Any], path: str | os.PathLike[str]) -> dict[str, tuple[int, ...]]:
-    from reference_models.checkpoint import CheckpointError
-
     if not state:
         raise CheckpointError(f"{path} holds an empty dict, not a generator state_dict")
     if all(k.startswith("module.") for k in state):

@@ -1,4 +1,4 @@
-"""`p2pbench data synth`: write synthcity to disk (a thin click layer over `write_synthcity`)."""
+"""`p2pbench data`: datasets; `data synth` writes synthcity to disk (over `write_synthcity`)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,15 @@ from pathlib import Path
 
 import click
 
-from p2pbench.data.synthcity.dataset import SYNTHCITY_SIZES
-from p2pbench.data.synthcity.write import read_manifest, write_synthcity
+from p2pbench.data.synthcity import SYNTHCITY_SIZES, read_manifest, write_synthcity
 
 
-@click.command("synth")
+@click.group("data")
+def data_group() -> None:
+    """Datasets: generate the built-in synthcity data."""
+
+
+@data_group.command("synth")
 @click.option(
     "--out",
     "out",
@@ -58,3 +62,6 @@ def synth_command(
             }
         )
     )
+
+
+COMMANDS = (data_group,)

@@ -7,10 +7,22 @@ from pathlib import Path
 
 import click
 
+from p2pbench.evaluation import EncoderSpec, RealImages, RunSpec, ScoreSpec, evaluate
+from p2pbench.metrics.image_stats import compute_stats, fid_between
+from p2pbench.metrics.inception import PREPROCESSING
+from p2pbench.metrics.reference_stats import (
+    ReferenceStats,
+    export_npz,
+    import_npz,
+    load_stats,
+    save_stats,
+)
+from p2pbench.protocols import PROTOCOLS
+
 _MODE = click.option(
     "--fid-mode",
     "mode",
-    type=click.Choice(["tf", "pytorch-fid", "clean"]),
+    type=click.Choice(PREPROCESSING.names()),
     default="tf",
     show_default=True,
     help="FID preprocessing",
@@ -21,10 +33,6 @@ _WEIGHTS = click.option(
     help="InceptionV3 weights (else $P2PBENCH_INCEPTION_WEIGHTS, else the "
     "torch hub cache names of torch-fidelity and pytorch-fid)",
 )
-
-
-def _fail(e: Exception) -> click.ClickException:
-    return click.ClickException(str(e))
 
 
 @click.command("fid")
@@ -45,13 +53,7 @@ def fid_command(
     as_json: bool,
 ) -> None:
     """FID between two image folders or statistics files (.npz of pytorch-fid, or .pt)."""
-    from p2pbench.metrics.image_stats import fid_between
-    from p2pbench.metrics.inception_weights import InceptionWeightsError
-
-    try:
-        out = fid_between(path_a, path_b, mode, inception_weights, batch_size, device)
-    except (InceptionWeightsError, ValueError, FileNotFoundError) as e:
-        raise _fail(e) from None
+    out = fid_between(path_a, path_b, mode, inception_weights, batch_size, device)
     click.echo(json.dumps(out, indent=2) if as_json else f"FID ({mode}): {out['fid']:.6f}")
 
 
@@ -59,6 +61,7 @@ def fid_command(
 @click.argument("source", required=False, type=click.Path(exists=True))
 @click.option(
     "--protocol",
+    type=click.Choice(PROTOCOLS.names()),
     default=None,
     help="instead of SOURCE: the real images of a protocol (cached as eval uses them)",
 )
@@ -87,35 +90,24 @@ def stats_command(
 
     SOURCE may be an image folder, a pytorch-fid .npz (imported) or a p2pbench .pt (exported).
     """
-    from p2pbench.metrics.image_stats import compute_stats
-    from p2pbench.metrics.inception_weights import InceptionWeightsError
-    from p2pbench.metrics.reference_stats import export_npz, import_npz, load_stats, save_stats
-
     if (source is None) == (protocol is None):
         raise click.UsageError("give either SOURCE or --protocol")
-    try:
-        if protocol is not None:
-            stats = _protocol_stats(
-                protocol, data_root, mode, inception_weights, batch_size, device
-            )
-        elif source is not None and source.endswith(".npz"):
-            stats = import_npz(source)
-        elif source is not None and source.endswith(".pt"):
-            stats = load_stats(source)
-        else:
-            stats = compute_stats(
-                source, mode, inception_weights, batch_size=batch_size, device=device
-            )
-        if out.endswith(".npz"):
-            export_npz(stats, out)
-        elif hasattr(stats, "total"):
-            save_stats(stats, out)  # type: ignore[arg-type]
-        else:
-            raise click.UsageError(
-                "a pytorch-fid .npz holds only (mean, covariance): write it as .npz, not .pt"
-            )
-    except (InceptionWeightsError, ValueError, FileNotFoundError) as e:
-        raise _fail(e) from None
+    if protocol is not None:
+        stats = _protocol_stats(protocol, data_root, mode, inception_weights, batch_size, device)
+    elif source is not None and source.endswith(".npz"):
+        stats = import_npz(source)
+    elif source is not None and source.endswith(".pt"):
+        stats = load_stats(source)
+    else:
+        stats = compute_stats(source, mode, inception_weights, batch_size=batch_size, device=device)
+    if out.endswith(".npz"):
+        export_npz(stats, out)
+    elif isinstance(stats, ReferenceStats):
+        save_stats(stats, out)
+    else:
+        raise click.UsageError(
+            "a pytorch-fid .npz holds only (mean, covariance): write it as .npz, not .pt"
+        )
     click.echo(f"wrote {out}")
 
 
@@ -126,22 +118,17 @@ def _protocol_stats(
     weights: str | None,
     batch_size: int,
     device: str,
-) -> object:
+) -> ReferenceStats:
     """The real-image statistics `eval` uses for `protocol`, computed (and cached) if needed."""
-    from p2pbench.evaluation.loop import EvalConfig, evaluate
-    from p2pbench.metrics.reference_stats import load_stats
-
     result = evaluate(
-        EvalConfig(
-            protocol=protocol,
-            source="real",
-            data_root=data_root,
-            batch_size=batch_size,
-            device=device,
-            metrics=("inception",),
-            fid_mode=mode,
-            inception_weights=weights,
-            require=("fid",),
-        )
+        RealImages(),
+        protocol=protocol,
+        data_root=data_root,
+        score=ScoreSpec(metrics=("inception",), require=("fid",)),
+        run=RunSpec(batch_size=batch_size, device=device),
+        encoder=EncoderSpec(fid_mode=mode, inception_weights=weights),
     )
-    return load_stats(Path(result["provenance"]["inception"]["reference_path"]))
+    return load_stats(Path(result.provenance["inception"]["reference_path"]))
+
+
+COMMANDS = (fid_command, stats_command)

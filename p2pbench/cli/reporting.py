@@ -1,28 +1,28 @@
 """`p2pbench table` and `p2pbench check`: renderings of result files, and the CI gate.
 
-Exit codes: 0 success (check: no regression), 1 a regression (check), 2 unusable input
-(unreadable or malformed files, results that cannot be compared, bad options).
+Exit codes (`p2pbench.cli.errors`): 0 success (check: no regression), 1 a regression (check),
+2 unusable input (unreadable or malformed files, results that cannot be compared, bad options).
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import NoReturn
 
 import click
 
-EXIT_OK, EXIT_REGRESSION, EXIT_UNUSABLE = 0, 1, 2
-
-
-def _fail(message: str, junit: str | None = None) -> NoReturn:
-    """Report unusable input on stderr (and as a JUnit error) and exit with status 2."""
-    if junit:
-        from p2pbench.reporting.check import render_junit_error
-
-        _write(junit, render_junit_error(message))
-    click.echo(f"error: {message}", err=True)
-    sys.exit(EXIT_UNUSABLE)
+from p2pbench.base import atomic_path, atomic_write_text
+from p2pbench.cli.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, CommandError, message_of
+from p2pbench.reporting.check import (
+    CheckReport,
+    Tolerances,
+    compare,
+    render_junit,
+    render_junit_error,
+    render_markdown,
+)
+from p2pbench.reporting.formats import FORMATS, render_table
+from p2pbench.reporting.tables import build_table, load_results
+from p2pbench.results import ResultError, read_result
 
 
 @click.command("table")
@@ -30,7 +30,7 @@ def _fail(message: str, junit: str | None = None) -> NoReturn:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["md", "latex", "csv", "html"]),
+    type=click.Choice(FORMATS),
     default="md",
     show_default=True,
 )
@@ -64,20 +64,14 @@ def table_command(
     Results of different protocols or numbers of images are refused (exit 2); pass each
     group's files separately.
     """
-    from p2pbench.reporting.tables import TableError, build_table, load_results, render
-    from p2pbench.results import ResultError
-
     wanted = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
-    try:
-        table = build_table(load_results(results), reference, group_by, wanted)
-    except (ResultError, TableError, OSError) as e:
-        _fail(str(e))
+    table = build_table(load_results(results), reference, group_by, wanted)
     if fmt == "csv":  # the other renderings carry their notes
         for note in table.notes:
             click.echo(f"note: {note}", err=True)
-    text = render(table, fmt)
+    text = render_table(table, fmt)
     if out:
-        _write(out, text)
+        atomic_write_text(out, text)
     else:
         click.echo(text, nl=False)
 
@@ -140,52 +134,49 @@ def check_command(
     within tolerance, 1 regression, 2 unusable input (unreadable or malformed files, missing
     metrics, different protocols or numbers of images).
     """
-    from p2pbench.reporting.check import (
-        CheckInputError,
-        Tolerances,
-        compare,
-        render_junit,
-        render_markdown,
-    )
-    from p2pbench.results import ResultError, read_result
-
     try:
-        tolerances = Tolerances(_parse_tolerances(tol), relative=rel_tol)
-        new = read_result(result)
-    except (ResultError, CheckInputError, OSError) as e:
-        _fail(str(e), junit)
-    existed = Path(baseline).exists()
-    report = None
-    if existed or not update_baseline:
-        try:
-            if not existed:
-                raise ResultError(
-                    f"baseline not found: {baseline}; create it from a result you accept with "
-                    f"`p2pbench check {result} --baseline {baseline} --update-baseline`"
-                )
-            old = read_result(baseline)
-            report = compare(new, old, tolerances, result_name=result, baseline_name=baseline)
-        except (ResultError, CheckInputError, OSError) as e:
-            if not update_baseline:
-                _fail(str(e), junit)
-            click.echo(f"note: the old baseline is not comparable ({e}); replacing it", err=True)
+        report = _compare(result, baseline, tol, rel_tol, update_baseline)
+    except (ValueError, OSError) as e:
+        if junit:
+            atomic_write_text(junit, render_junit_error(message_of(e)))
+        raise CommandError(message_of(e), EXIT_BAD_INPUT) from None
     if report is not None:
         click.echo(render_markdown(report), nl=False)
         if junit:
-            _write(junit, render_junit(report))
+            atomic_write_text(junit, render_junit(report))
+    ctx = click.get_current_context()
     if update_baseline:
-        from p2pbench.base import atomic_path
-
+        existed = Path(baseline).exists()
         with atomic_path(baseline) as tmp:  # the whole file, byte for byte
             tmp.write_bytes(Path(result).read_bytes())
         action = "replaced" if existed else "created"
         click.echo(f"baseline {baseline} {action}: copy of {result}", err=True)
-        sys.exit(EXIT_OK)
+        ctx.exit(EXIT_OK)
     assert report is not None
-    sys.exit(EXIT_REGRESSION if report.regressed else EXIT_OK)
+    ctx.exit(EXIT_FAILED if report.regressed else EXIT_OK)
 
 
-def _write(path: str, text: str) -> None:
-    from p2pbench.base import atomic_write_text
+def _compare(
+    result: str, baseline: str, tol: tuple[str, ...], rel_tol: float, update_baseline: bool
+) -> CheckReport | None:
+    """The comparison report, or None when --update-baseline replaces an unusable baseline."""
+    tolerances = Tolerances(_parse_tolerances(tol), relative=rel_tol)
+    new = read_result(result)
+    if not Path(baseline).exists():
+        if update_baseline:
+            return None
+        raise ResultError(
+            f"baseline not found: {baseline}; create it from a result you accept with "
+            f"`p2pbench check {result} --baseline {baseline} --update-baseline`"
+        )
+    try:
+        old = read_result(baseline)
+        return compare(new, old, tolerances, result_name=result, baseline_name=baseline)
+    except ValueError as e:
+        if not update_baseline:
+            raise
+        click.echo(f"note: the old baseline is not comparable ({e}); replacing it", err=True)
+        return None
 
-    atomic_write_text(path, text)
+
+COMMANDS = (table_command, check_command)

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from fcn.fcn8s import predict
 from p2pbench.evaluation.segmenters import LoadedSegmenter
 from p2pbench.protocols import Protocol
 
@@ -63,8 +64,6 @@ def predict_classes(
             .to(torch.int64)
             .to(images.device)
         )
-    from fcn.fcn8s import predict
-
     assert segmenter is not None
     device = next(segmenter.module.parameters()).device
     full = resize_uint8(images, label_size, protocol.score_resize)

@@ -20,10 +20,10 @@ from torch import Tensor, nn
 
 import fcn
 from fcn.fcn8s import FCN8sArch
-from fcn.train import BatchFn
+from fcn.train import BatchFn, save_trained, train_segmenter
 from fcn.weights import find_official_weights, load_fcn8s
 from p2pbench.base import sha256_file
-from p2pbench.data import SYNTHCITY_CLASSES, build_dataset, quantize_uint8
+from p2pbench.data import SYNTHCITY_CLASSES, SYNTHCITY_VERSION, build_dataset, quantize_uint8
 from reference_models import Registry
 
 WEIGHTS_DIR = Path(fcn.__file__).resolve().parent / "weights"  # package data of fcn
@@ -170,9 +170,6 @@ def train_synthcity_segmenter(
     progress: bool = True,
 ) -> Path:
     """Train the registered synthcity segmenter `name` by `recipe` and write it to `out`."""
-    from fcn.train import save_trained, train_segmenter
-    from p2pbench.data import SYNTHCITY_VERSION
-
     spec = SEGMENTERS.get(name)
     if recipe["data"] != "synthcity":
         raise ValueError(f"{name} is trained on synthcity, not {recipe['data']!r}")

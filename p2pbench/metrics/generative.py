@@ -27,10 +27,11 @@ from p2pbench.metrics.fid import FID
 from p2pbench.metrics.frechet import GaussianStats
 from p2pbench.metrics.inception import InceptionExtractor
 from p2pbench.metrics.inception_score import DEFAULT_SEED, DEFAULT_SPLITS, InceptionScore
+from p2pbench.metrics.keys import group_metrics
 from p2pbench.metrics.kid import DEFAULT_SUBSET_SIZE, DEFAULT_SUBSETS, KID
 from p2pbench.metrics.reference_stats import ReferenceStats
 
-KEYS = ("fid", "is_mean", "is_std", "kid_mean", "kid_std")
+KEYS = group_metrics("inception")
 Indices = Tensor | Sequence[int]
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import pickle
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,8 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from fcn.weights import p2pbench_home
-from p2pbench.base import atomic_path
+from p2pbench.base import atomic_path, p2pbench_home, read_versioned
 from p2pbench.metrics.frechet import GaussianStats, stats_from_sums
 
 STATS_FORMAT = "p2pbench-inception-stats"
@@ -110,21 +108,13 @@ def save_stats(
 def load_stats(path: str | os.PathLike[str], key: StatsKey | None = None) -> ReferenceStats:
     """Read a statistics file with ``weights_only=True``; with `key`, check it is that one."""
     p = Path(path)
-    try:
-        data = torch.load(p, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as e:
-        raise StatsFileError(f"{p} is not a readable statistics file: {e}") from e
-    if not isinstance(data, dict) or data.get("format") != STATS_FORMAT:
-        found = data.get("format") if isinstance(data, dict) else type(data).__name__
-        raise StatsFileError(
-            f"{p}: expected format {STATS_FORMAT!r}, found {found!r}; a "
-            f"pytorch-fid .npz is read with import_npz"
-        )
-    if data.get("version") != STATS_VERSION:
-        raise StatsFileError(
-            f"{p}: statistics format version {data.get('version')!r}, this "
-            f"p2pbench reads version {STATS_VERSION}; delete it to recompute"
-        )
+    data = read_versioned(
+        p,
+        STATS_FORMAT,
+        STATS_VERSION,
+        StatsFileError,
+        remedy="delete it to recompute (a pytorch-fid .npz is read with import_npz)",
+    )
     if key is not None and data.get("key") != key.as_dict():
         raise StatsFileError(
             f"{p} holds statistics for {data.get('key')}, not for "
@@ -135,17 +125,30 @@ def load_stats(path: str | os.PathLike[str], key: StatsKey | None = None) -> Ref
     )
 
 
+def find_cached(key: StatsKey, home: Path | None = None) -> ReferenceStats | None:
+    """The cached statistics for `key`, or None on a miss."""
+    path = stats_path(key, home)
+    return load_stats(path, key) if path.is_file() else None
+
+
+def store_cached(key: StatsKey, stats: ReferenceStats, home: Path | None = None) -> Path:
+    """Cache `stats` under `key` (atomically); they must cover the key's number of images."""
+    if stats.n != key.n_images:
+        raise ValueError(f"statistics cover {stats.n} images, the key says {key.n_images}")
+    path = stats_path(key, home)
+    save_stats(stats, path, key)
+    return path
+
+
 def cached_stats(
     key: StatsKey, compute: Callable[[], ReferenceStats], home: Path | None = None
 ) -> tuple[ReferenceStats, bool]:
     """(statistics, whether they came from the cache); computed and cached on a miss."""
-    path = stats_path(key, home)
-    if path.is_file():
-        return load_stats(path, key), True
+    found = find_cached(key, home)
+    if found is not None:
+        return found, True
     stats = compute()
-    if stats.n != key.n_images:
-        raise ValueError(f"statistics cover {stats.n} images, the key says {key.n_images}")
-    save_stats(stats, path, key)
+    store_cached(key, stats, home)
     return stats, False
 
 

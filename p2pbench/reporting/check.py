@@ -1,6 +1,6 @@
 """The CI regression check: one result against a baseline result, direction-aware.
 
-Every headline metric of the baseline whose direction is known (`DIRECTIONS`) is compared.
+Every metric of the baseline with a direction (`p2pbench.metrics.keys.RANKED`) is compared.
 A metric *regresses* when it moves in the worse direction by more than its tolerance, and
 *improves* when it moves in the better direction by more than its tolerance; anything else is
 `ok`. A metric's tolerance is the larger of its absolute tolerance (default 0: any worsening is a
@@ -19,19 +19,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-HIGHER, LOWER = "higher", "lower"
-DIRECTIONS: dict[str, str] = {
-    "per_pixel_acc": HIGHER,
-    "per_class_acc": HIGHER,
-    "class_iou": HIGHER,
-    "fid": LOWER,
-    "is_mean": HIGHER,
-    "kid_mean": LOWER,
-    "l1": LOWER,
-    "psnr": HIGHER,
-    "ssim": HIGHER,
-}
-"""Which way is better for every metric p2pbench ranks; also the tables' column order."""
+from p2pbench.metrics.keys import HIGHER, LOWER, METRICS, RANKED
+from p2pbench.results import Result
+
+DIRECTIONS: dict[str, str] = {name: str(METRICS[name].direction) for name in RANKED}
+"""Which way is better for every metric p2pbench ranks (from `p2pbench.metrics.keys`)."""
 
 _SLACK = 1e-12  # absorbs float rounding when a change equals the tolerance
 
@@ -106,8 +98,8 @@ class CheckReport:
 
 
 def compare(
-    result: dict[str, Any],
-    baseline: dict[str, Any],
+    result: Result,
+    baseline: Result,
     tolerances: Tolerances | None = None,
     *,
     result_name: str = "result",
@@ -116,7 +108,7 @@ def compare(
     """Compare two validated results (see p2pbench.results) metric by metric."""
     tolerances = tolerances or Tolerances()
     _require_comparable(result, baseline, result_name, baseline_name)
-    base_m, res_m = baseline["metrics"], result["metrics"]
+    base_m, res_m = baseline.metrics, result.metrics
     # a metric the baseline records as unavailable (e.g. FID without Inception weights) is not
     # compared; one the baseline has a number for must have a number in the result
     compared = [m for m in DIRECTIONS if _is_number(base_m.get(m))]
@@ -137,15 +129,15 @@ def compare(
         if m not in compared and _is_number(res_m.get(m)):
             checks.append(MetricCheck(m, DIRECTIONS[m], None, float(res_m[m]), 0.0, "–", "new"))
     notes = []
-    data = [r["provenance"].get("data_sha256") for r in (result, baseline)]
+    data = [r.provenance.get("data_sha256") for r in (result, baseline)]
     if data[0] != data[1]:
         notes.append(
             "the scored inputs and labels differ (provenance.data_sha256): the dataset files "
             "or their preprocessing changed"
         )
     return CheckReport(
-        result["protocol"]["key"],
-        int(result["n_images"]),
+        result.protocol_key,
+        result.n_images,
         tuple(checks),
         tuple(notes),
         result_name,
@@ -167,12 +159,12 @@ def _check(metric: str, base: float, value: float, tolerances: Tolerances) -> Me
 
 
 def _require_comparable(
-    result: dict[str, Any], baseline: dict[str, Any], result_name: str, baseline_name: str
+    result: Result, baseline: Result, result_name: str, baseline_name: str
 ) -> None:
     fields = {
-        "task": lambda r: r["task"],
-        "protocol": lambda r: f"{r['protocol']['key']} (digest {r['protocol']['digest'][:12]})",
-        "n_images": lambda r: r["n_images"],
+        "task": lambda r: r.task,
+        "protocol": lambda r: f"{r.protocol_key} (digest {r.protocol_digest[:12]})",
+        "n_images": lambda r: r.n_images,
     }
     for what, get in fields.items():
         found, expected = get(result), get(baseline)

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from p2pbench.reporting.check import HIGHER
-from p2pbench.reporting.tables import LABELS, Table
+from p2pbench.metrics.keys import HIGHER, METRICS
+from p2pbench.reporting.tables import Table
 
 FORMATS = ("md", "latex", "csv", "html")
 _LATEX_ESCAPES = {
@@ -85,9 +85,9 @@ def best_flags(table: Table) -> dict[str, list[bool]]:
 
 
 def _header(table: Table) -> list[str]:
-    arrows = {m: "↑" if d == HIGHER else "↓" for m, d in table.directions.items()}
     origin = ["origin"] if _has_paper(table) else []
-    return ["variant", *origin, "n", *(f"{LABELS[m]} {arrows[m]}" for m in table.metrics)]
+    labels = [f"{METRICS[m].label} {METRICS[m].arrow}" for m in table.metrics]
+    return ["variant", *origin, "n", *labels]
 
 
 def _cells(table: Table, markup: _Markup) -> tuple[list[str], list[list[str]]]:

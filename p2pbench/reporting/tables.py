@@ -1,10 +1,11 @@
 """Paper-style tables from result files: variants × metrics, mean ± std over seeds.
 
-A table is built from result JSON files only (see p2pbench.results). Results of one variant
+A table is built from result files only (`p2pbench.results.Result`). Results of one variant
 (several seeds, or several checkpoints of the same variant) become one row: mean ± sample std
 (ddof=1) and their number n. Results of different tasks, protocols or numbers of images never
-share a table. The paper's published numbers (`reports/reference/<paper>.json`) are shown beside
-ours only when our results use the protocol, task and number of images the paper used.
+share a table. The paper's published numbers (package data, `reporting/reference/<paper>.json`)
+are shown beside ours only when our results use the protocol, task and number of images the
+paper used.
 
 A result's variant label (the row) is, in order: the value at `group_by` (a dotted key path such
 as `source.name`); the result's own `variant` string; for a trainer's run config recorded in
@@ -20,27 +21,17 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from p2pbench.reporting.check import DIRECTIONS
-from p2pbench.results import read_result
+from p2pbench.metrics.keys import METRICS, RANKED
+from p2pbench.results import Result, read_result
 
-LABELS = {
-    "per_pixel_acc": "Per-pixel acc.",
-    "per_class_acc": "Per-class acc.",
-    "class_iou": "Class IoU",
-    "fid": "FID",
-    "is_mean": "IS",
-    "kid_mean": "KID",
-    "l1": "L1",
-    "psnr": "PSNR",
-    "ssim": "SSIM",
-}
-REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
-FILE_KEY = "_file"  # added by load_results: the path a result was read from
+REFERENCES = resources.files("p2pbench.reporting") / "reference"
+"""The paper's tables, as package data (read the same from a wheel and from the source)."""
 _SEED_SUFFIX = re.compile(r"[._-]seed[_-]?\d+$")
 
 
@@ -79,20 +70,15 @@ class Table:
     reference_decimals: int = 2
 
 
-def load_results(paths: Iterable[str | os.PathLike[str]]) -> list[dict[str, Any]]:
-    """Read and validate result files; each dict gains `_file`, the path it came from."""
-    results = []
-    for path in paths:
-        result = read_result(path)
-        result[FILE_KEY] = str(path)
-        results.append(result)
-    return results
+def load_results(paths: Iterable[str | os.PathLike[str]]) -> list[Result]:
+    """Read and validate result files (each keeps its `path`)."""
+    return [read_result(path) for path in paths]
 
 
-def variant_label(result: dict[str, Any], group_by: str | None = None) -> str:
+def variant_label(result: Result, group_by: str | None = None) -> str:
     """The row a result belongs to (see the module docstring for the rules)."""
     if group_by:
-        value: Any = result
+        value: Any = result.to_dict()
         for part in group_by.split("."):
             if not isinstance(value, dict) or part not in value:
                 keys = sorted(value) if isinstance(value, dict) else type(value).__name__
@@ -102,24 +88,26 @@ def variant_label(result: dict[str, Any], group_by: str | None = None) -> str:
                 )
             value = value[part]
         return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-    source = result["source"]
-    if isinstance(result.get("variant"), str):
-        return result["variant"]
+    source = result.source
+    if result.variant is not None:
+        return result.variant
     if isinstance(source.get("run"), dict):
         run = source["run"]
         return f"{run.get('generator')} + {run.get('discriminator')}, {run.get('loss')}"
     if source.get("kind") == "real":
         return "Ground truth"
-    if FILE_KEY in result:
-        return _SEED_SUFFIX.sub("", Path(result[FILE_KEY]).stem) or Path(result[FILE_KEY]).stem
+    if result.path is not None:
+        stem = Path(result.path).stem
+        return _SEED_SUFFIX.sub("", stem) or stem
     return str(source.get("name") or source.get("path") or source.get("kind"))
 
 
 def load_reference(spec: str) -> Reference:
-    """`NAME:TABLE`, NAME a file in reports/reference/ (without .json) or a JSON file's path."""
+    """`NAME:TABLE`, NAME a reference shipped with p2pbench (`reference_names()`) or a JSON
+    file's path."""
     name, _, table = spec.rpartition(":")
-    path = Path(name) if name.endswith(".json") else REFERENCE_DIR / f"{name}.json"
-    known = sorted(p.stem for p in REFERENCE_DIR.glob("*.json"))
+    path: Any = Path(name) if name.endswith(".json") else REFERENCES / f"{name}.json"
+    known = reference_names()
     if not name or not path.is_file():
         raise TableError(
             f"reference {spec!r}: expected NAME:TABLE with NAME one of {known} or a .json "
@@ -133,8 +121,8 @@ def load_reference(spec: str) -> Reference:
         entry = tables[table]
         for row in entry["rows"]:
             bad = [k for k, v in row.items() if k != "name" and not isinstance(v, (int, float))]
-            if not isinstance(row["name"], str) or set(row) - {"name", *DIRECTIONS} or bad:
-                raise TypeError(f"row {row}: expected a name and numbers for {list(DIRECTIONS)}")
+            if not isinstance(row["name"], str) or set(row) - {"name", *RANKED} or bad:
+                raise TypeError(f"row {row}: expected a name and numbers for {list(RANKED)}")
         return Reference(
             name=f"{data['paper']}:{table}",
             citation=data["citation"],
@@ -149,8 +137,13 @@ def load_reference(spec: str) -> Reference:
         raise TableError(f"{path}: not a valid reference file ({type(e).__name__}: {e})") from None
 
 
+def reference_names() -> list[str]:
+    """The published tables shipped with p2pbench (`NAME` of `--reference NAME:TABLE`)."""
+    return sorted(p.name[: -len(".json")] for p in REFERENCES.iterdir() if p.name.endswith(".json"))
+
+
 def build_table(
-    results: Sequence[dict[str, Any]],
+    results: Sequence[Result],
     reference: str | Reference | None = None,
     group_by: str | None = None,
     metrics: Sequence[str] | None = None,
@@ -177,7 +170,7 @@ def build_table(
     notes: list[str] = []
     first = results[0]
     if ref is not None:
-        found = (first["protocol"]["key"], first["task"], first["n_images"])
+        found = (first.protocol_key, first.task, first.n_images)
         if found == (ref.protocol_key, ref.task, ref.n_images):
             paper = [
                 {"variant": row["name"], "origin": "paper", "n": math.nan}
@@ -196,18 +189,11 @@ def build_table(
     return Table(
         frame=ours,
         metrics=tuple(metrics),
-        directions={m: DIRECTIONS[m] for m in metrics},
+        directions={m: str(METRICS[m].direction) for m in metrics},
         caption=_caption(results, ref if paper_shown else None),
         notes=tuple(notes),
         reference_decimals=ref.decimals if ref is not None else 2,
     )
-
-
-def render(table: Table, fmt: str) -> str:
-    """The table as `md`, `latex`, `csv` or `html` text (see p2pbench.reporting.formats)."""
-    from p2pbench.reporting.formats import render_table
-
-    return render_table(table, fmt)
 
 
 def _aggregate(df: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
@@ -221,13 +207,11 @@ def _aggregate(df: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
     return out
 
 
-def _require_one_protocol(results: Sequence[dict[str, Any]]) -> None:
+def _require_one_protocol(results: Sequence[Result]) -> None:
     groups: dict[tuple[Any, ...], list[str]] = {}
     for r in results:
-        p = r["protocol"]
-        groups.setdefault((r["task"], p["key"], p["digest"][:12], r["n_images"]), []).append(
-            _name(r)
-        )
+        key = (r.task, r.protocol_key, r.protocol_digest[:12], r.n_images)
+        groups.setdefault(key, []).append(_name(r))
     if len(groups) > 1:
         listing = "; ".join(
             f"task {t}, protocol {k} (digest {d}), {n} images: {', '.join(files)}"
@@ -239,14 +223,12 @@ def _require_one_protocol(results: Sequence[dict[str, Any]]) -> None:
         )
 
 
-def _select_metrics(results: Sequence[dict[str, Any]], wanted: Sequence[str] | None) -> list[str]:
+def _select_metrics(results: Sequence[Result], wanted: Sequence[str] | None) -> list[str]:
     # a metric recorded as unavailable everywhere (e.g. FID without weights) gets no column
-    present = [
-        m for m in DIRECTIONS if any(isinstance(r["metrics"].get(m), (int, float)) for r in results)
-    ]
+    present = [m for m in RANKED if any(r.value(m) is not None for r in results)]
     if not wanted:
         if not present:
-            raise TableError(f"the results hold none of the metrics {', '.join(DIRECTIONS)}")
+            raise TableError(f"the results hold none of the metrics {', '.join(RANKED)}")
         return present
     unknown = [m for m in wanted if m not in present]
     if unknown:
@@ -256,37 +238,37 @@ def _select_metrics(results: Sequence[dict[str, Any]], wanted: Sequence[str] | N
     return list(dict.fromkeys(wanted))
 
 
-def _metric(result: dict[str, Any], metric: str) -> float:
-    value = result["metrics"].get(metric)
-    return float(value) if isinstance(value, (int, float)) else math.nan
+def _metric(result: Result, metric: str) -> float:
+    value = result.value(metric)
+    return math.nan if value is None else value
 
 
-def _evaluation_identity(result: dict[str, Any]) -> tuple[Any, ...]:
+def _evaluation_identity(result: Result) -> tuple[Any, ...]:
     """What makes two evaluations of a variant the same one (and so the same numbers)."""
-    source, seed = result["source"], result["provenance"].get("seed")
+    source, seed = result.source, result.provenance.get("seed")
     if source.get("kind") == "generator":
         return ("generator", source.get("sha256"), seed, source.get("test_time_mode"))
     return (source.get("kind"), source.get("path"))
 
 
-def _name(result: dict[str, Any]) -> str:
-    return str(result.get(FILE_KEY, "a result"))
+def _name(result: Result) -> str:
+    return result.path or "a result"
 
 
-def _caption(results: Sequence[dict[str, Any]], ref: Reference | None) -> str:
+def _caption(results: Sequence[Result], ref: Reference | None) -> str:
     first = results[0]
-    protocol = first["protocol"]
-    limit = f" (limit {first['limit']})" if first.get("limit") else ""
-    versions = sorted({str(r["provenance"]["versions"].get("p2pbench")) for r in results})
+    protocol = first.protocol
+    limit = f" (limit {first.limit})" if first.limit else ""
+    versions = sorted({str(r.provenance.get("versions", {}).get("p2pbench")) for r in results})
     segmenters = sorted(
         {
             f"{s.get('name')} (sha256 {str(s.get('sha256'))[:12]})"
-            for s in (r["provenance"].get("segmenter") or {} for r in results)
+            for s in (r.provenance.get("segmenter") or {} for r in results)
         }
     )
     text = (
-        f"{first['task']} on protocol {protocol['key']} (digest {protocol['digest'][:12]}), "
-        f"{first['n_images']} images{limit}; mean ± std over n evaluations (seeds or "
+        f"{first.task} on protocol {protocol['key']} (digest {protocol['digest'][:12]}), "
+        f"{first.n_images} images{limit}; mean ± std over n evaluations (seeds or "
         f"checkpoints); bold: our best per column. p2pbench {', '.join(versions)}; segmenter "
         f"{', '.join(segmenters)}."
     )

@@ -19,8 +19,16 @@ from click.testing import CliRunner
 from PIL import Image
 
 from p2pbench.cli import main
-from p2pbench.evaluation.generate import generate
-from p2pbench.evaluation.loop import EvalConfig, evaluate
+from p2pbench.evaluation import (
+    GeneratorFile,
+    ImageFolder,
+    RealImages,
+    RunSpec,
+    ScoreSpec,
+    evaluate,
+    generate,
+)
+from p2pbench.results import Result
 
 IDS = {7: 0, 8: 1, 11: 2, 21: 8, 23: 10, 24: 11, 26: 13, 0: 255}  # labelId → trainId (official)
 FRAMES = ["bochum_000000_000313", "aachen_000001_000019", "aachen_000000_000019"]
@@ -83,46 +91,50 @@ def env(cityscapes: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
     mp.undo()
 
 
-def _cfg(cityscapes: Path, source: str, path: str | None = None, **kw) -> EvalConfig:
-    return EvalConfig(protocol=kw.pop("protocol", "pix2pix-2017"), source=source, path=path,
-                      data_root=str(cityscapes), allow_partial_split=True, batch_size=2,
-                      progress=False, **kw)
+RUN = RunSpec(batch_size=2, progress=False)
+
+
+def _eval(cityscapes: Path, source: GeneratorFile | ImageFolder | RealImages,
+          protocol: str = "pix2pix-2017") -> Result:
+    return evaluate(source, protocol=protocol, data_root=str(cityscapes),
+                    score=ScoreSpec(allow_partial_split=True), run=RUN)
 
 
 def test_checkpoint_original_names_and_port_names_agree(cityscapes: Path, env: dict,
                                                         tmp_path: Path) -> None:
-    from_gen = evaluate(_cfg(cityscapes, "generator", env["gen"]))
-    assert from_gen["n_images"] == 3 and from_gen["partial_split"]
-    assert from_gen["source"]["format"] == "pytorch-port"
-    assert from_gen["protocol"]["key"] == "pix2pix-2017@v1"
-    assert not from_gen["provenance"]["segmenter"]["official"]
+    from_gen = _eval(cityscapes, GeneratorFile(env["gen"]))
+    assert from_gen.n_images == 3 and from_gen.partial_split
+    assert from_gen.source["format"] == "pytorch-port"
+    assert from_gen.protocol["key"] == "pix2pix-2017@v1"
+    assert not from_gen.provenance["segmenter"]["official"]
 
     original = tmp_path / "original"
-    generate(_cfg(cityscapes, "generator", env["gen"]), original)
+    generate(GeneratorFile(env["gen"]), original, protocol="pix2pix-2017",
+             data_root=str(cityscapes), run=RUN)
     assert sorted(p.name for p in original.glob("*.png")) == [
         f"{sid}_leftImg8bit.png" for sid in SORTED]
-    from_original = evaluate(_cfg(cityscapes, "images", str(original)))
+    from_original = _eval(cityscapes, ImageFolder(str(original)))
 
     port = tmp_path / "results" / "test_latest" / "images"
     port.mkdir(parents=True)
     for n, sid in enumerate(SORTED):
         shutil.copy(original / f"{sid}_leftImg8bit.png", port / f"{n}_fake_B.png")
         Image.new("RGB", (256, 256)).save(port / f"{n}_real_A.png")  # the port writes these too
-    from_port = evaluate(_cfg(cityscapes, "images", str(port)))
-    assert from_port["source"]["naming"] == "port"
+    from_port = _eval(cityscapes, ImageFolder(str(port)))
+    assert from_port.source["naming"] == "port"
     for r in (from_original, from_port):
-        assert r["metrics"] == from_gen["metrics"] and r["counts"] == from_gen["counts"]
+        assert r.metrics == from_gen.metrics and r.counts == from_gen.counts
 
 
 def test_real_row_and_label_resolution(cityscapes: Path, env: dict) -> None:
-    real = evaluate(_cfg(cityscapes, "real"))
-    assert real["source"] == {"kind": "real", "resize": "bicubic"}
-    counts = real["counts"]
+    real = _eval(cityscapes, RealImages())
+    assert real.source == {"kind": "real", "resize": "bicubic"}
+    counts = real.counts
     valid = sum(np.count_nonzero(np.isin(np.asarray(Image.open(p)), [7, 8, 11, 21, 23, 24, 26]))
                 for p in cityscapes.glob("gtFine/val/*/*_labelIds.png"))
     assert counts["pixels_scored"] + counts.get("pixels_dropped", 0) == valid  # never resized
-    fast = evaluate(_cfg(cityscapes, "real", protocol="pix2pix-2017-fast"))
-    assert fast["counts"]["pixels_scored"] + fast["counts"].get("pixels_dropped", 0) > valid
+    fast = _eval(cityscapes, RealImages(), protocol="pix2pix-2017-fast")
+    assert fast.counts["pixels_scored"] + fast.counts.get("pixels_dropped", 0) > valid
 
 
 def test_photo2labels_scores_perfect_colour_maps_perfectly(cityscapes: Path, env: dict,
@@ -134,12 +146,11 @@ def test_photo2labels_scores_perfect_colour_maps_perfectly(cityscapes: Path, env
         colour = Image.open(cityscapes / "gtFine" / "val" / city / f"{sid}_gtFine_color.png")
         colour.convert("RGB").resize((256, 256), Image.Resampling.NEAREST).save(
             folder / f"{sid}_leftImg8bit.png")
-    result = evaluate(_cfg(cityscapes, "images", str(folder),
-                           protocol="pix2pix-2017-photo2labels"))
-    assert result["metrics"]["per_pixel_acc"] == pytest.approx(1.0, abs=1e-9)
-    present = [c for c, v in result["metrics"]["per_class"].items() if v["acc"] > 0]
+    result = _eval(cityscapes, ImageFolder(str(folder)), protocol="pix2pix-2017-photo2labels")
+    assert result.metrics["per_pixel_acc"] == pytest.approx(1.0, abs=1e-9)
+    present = [c for c, v in result.metrics["per_class"].items() if v["acc"] > 0]
     assert set(present) == {"road", "sidewalk", "building", "vegetation", "sky", "person", "car"}
-    assert all(result["metrics"]["per_class"][c]["iou"] == pytest.approx(1.0) for c in present)
+    assert all(result.metrics["per_class"][c]["iou"] == pytest.approx(1.0) for c in present)
 
 
 def test_missing_weights_say_what_where_and_how(cityscapes: Path, env: dict,
@@ -149,7 +160,7 @@ def test_missing_weights_say_what_where_and_how(cityscapes: Path, env: dict,
     monkeypatch.chdir(tmp_path)
     res = CliRunner().invoke(main, ["eval", "--real", "--data", "cityscapes", "--data-root",
                                     str(cityscapes), "--allow-partial-split", "--quiet"])
-    assert res.exit_code == 1
+    assert res.exit_code == 2  # a missing file is bad input
     for needed in ("fcn-8s-cityscapes.caffemodel", "p2pbench fcn convert", str(tmp_path),
                    "efrosgans.eecs.berkeley.edu"):
         assert needed in res.output, res.output
@@ -157,16 +168,20 @@ def test_missing_weights_say_what_where_and_how(cityscapes: Path, env: dict,
 
 def test_incomplete_split_is_an_error(cityscapes: Path, env: dict) -> None:
     with pytest.raises(ValueError, match="all 500 val images, but the dataset has 3"):
-        evaluate(EvalConfig(protocol="pix2pix-2017", source="real", data_root=str(cityscapes),
-                            progress=False))
+        evaluate(RealImages(), protocol="pix2pix-2017", data_root=str(cityscapes),
+                 run=RunSpec(progress=False))
 
 
 def test_fifty_port_images_get_the_num_test_hint(cityscapes: Path, env: dict,
                                                  tmp_path: Path) -> None:
-    from p2pbench.evaluation.sources import FolderSource
+    from types import SimpleNamespace
 
-    names = {f"id{n}": f"{n}_fake_B.png" for n in range(500)}
+    from p2pbench.evaluation.sources import open_source
+    from p2pbench.protocols import get_protocol
+
+    dataset = SimpleNamespace(frame_index={f"id{n}": n for n in range(500)})  # port numbering
     for n in range(50):
         Image.new("RGB", (256, 256)).save(tmp_path / f"{n}_fake_B.png")
     with pytest.raises(FileNotFoundError, match="--num_test 500"):
-        FolderSource(tmp_path, names, 256, naming="port").check(allow_missing=False)
+        open_source(ImageFolder(str(tmp_path), naming="port"), get_protocol("pix2pix-2017"),
+                    dataset, list(dataset.frame_index), seed=0, device=torch.device("cpu"))

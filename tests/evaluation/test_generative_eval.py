@@ -8,10 +8,18 @@ import pytest
 from click.testing import CliRunner
 
 from p2pbench.cli import main
-from p2pbench.evaluation.loop import EvalConfig, evaluate
+from p2pbench.evaluation import (
+    EncoderSpec,
+    GeneratorFile,
+    RealImages,
+    RunSpec,
+    ScoreSpec,
+    evaluate,
+)
 from p2pbench.metrics.availability import MetricUnavailableError
 from p2pbench.metrics.frechet import frechet_distance, stats_from_features
 from p2pbench.metrics.inception import build_extractor
+from p2pbench.results import Result
 
 LIMIT = 8
 GENERATIVE = ("fid", "is_mean", "is_std", "kid_mean", "kid_std")
@@ -25,29 +33,31 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "home"
 
 
-def _cfg(ckpt: Path, weights: Path | None, **kw) -> EvalConfig:
-    kw.setdefault("batch_size", 3)
-    return EvalConfig(protocol="synthcity", source="generator", path=str(ckpt), limit=LIMIT,
-                      inception_weights=str(weights) if weights else None, progress=False, **kw)
+def _eval(ckpt: Path, weights: Path | None, batch_size: int = 3,
+          require: tuple[str, ...] = ()) -> Result:
+    return evaluate(GeneratorFile(str(ckpt)), protocol="synthcity",
+                    score=ScoreSpec(limit=LIMIT, require=require),
+                    run=RunSpec(batch_size=batch_size, progress=False),
+                    encoder=EncoderSpec(inception_weights=str(weights) if weights else None))
 
 
 def test_fid_is_kid_and_paired_metrics(tiny_checkpoint: Path, inception_weights_file: Path,
                                        home: Path) -> None:
-    first = evaluate(_cfg(tiny_checkpoint, inception_weights_file))
-    m = first["metrics"]
+    first = _eval(tiny_checkpoint, inception_weights_file)
+    m = first.metrics
     assert all(isinstance(m[k], float) for k in (*GENERATIVE, "l1", "psnr", "ssim"))
     assert m["fid"] > 0 and 0 < m["l1"] < 1 and -1 <= m["ssim"] <= 1
-    assert "computed in this pass" in first["provenance"]["inception"]["reference_origin"]
+    assert "computed in this pass" in first.provenance["inception"]["reference_origin"]
     assert len(list((home / "stats").glob("*.pt"))) == 1  # the real statistics were cached
 
-    second = evaluate(_cfg(tiny_checkpoint, inception_weights_file, batch_size=8))
-    assert "cache" in second["provenance"]["inception"]["reference_origin"]
+    second = _eval(tiny_checkpoint, inception_weights_file, batch_size=8)
+    assert "cache" in second.provenance["inception"]["reference_origin"]
     for k in GENERATIVE:
-        assert second["metrics"][k] == pytest.approx(m[k], rel=1e-6, abs=1e-9)
+        assert second.metrics[k] == pytest.approx(m[k], rel=1e-6, abs=1e-9)
 
     # independent: FID from features of the same outputs and targets, extracted directly
     from p2pbench.data import collate_samples, quantize_uint8
-    from p2pbench.evaluation.loop import protocol_dataset
+    from p2pbench.evaluation.datasets import protocol_dataset
     from p2pbench.protocols import get_protocol
     from reference_models import load_generator, translate
 
@@ -63,23 +73,24 @@ def test_fid_is_kid_and_paired_metrics(tiny_checkpoint: Path, inception_weights_
 
 def test_missing_weights_are_reported_and_the_rest_runs(tiny_checkpoint: Path,
                                                         home: Path) -> None:
-    result = evaluate(_cfg(tiny_checkpoint, None))
+    result = _eval(tiny_checkpoint, None)
     for k in GENERATIVE:
-        value = result["metrics"][k]
+        value = result.metrics[k]
         assert value["available"] is False
         assert "weights-inception-2015-12-05-6726825d.pth" in value["reason"]
-    assert isinstance(result["metrics"]["per_pixel_acc"], float)
+    assert isinstance(result.metrics["per_pixel_acc"], float)
     with pytest.raises(MetricUnavailableError, match="fid"):
-        evaluate(_cfg(tiny_checkpoint, None, require=("fid",)))
+        _eval(tiny_checkpoint, None, require=("fid",))
     res = CliRunner().invoke(main, ["eval", "--gen", str(tiny_checkpoint), "--data",
                                     "synthcity", "--limit", "2", "--quiet", "--require", "fid"])
     assert res.exit_code == 1 and "pt_inception-2015-12-05-6726825d.pth" in res.output
 
 
 def test_real_source_skips_paired_metrics(home: Path) -> None:
-    result = evaluate(EvalConfig(protocol="synthcity", source="real", limit=4, progress=False,
-                                 metrics=("fcn", "paired")))
-    assert "l1" not in result["metrics"] and "per_pixel_acc" in result["metrics"]
+    result = evaluate(RealImages(), protocol="synthcity",
+                      score=ScoreSpec(limit=4, metrics=("fcn", "paired")),
+                      run=RunSpec(progress=False))
+    assert "l1" not in result.metrics and "per_pixel_acc" in result.metrics
 
 
 def test_stats_and_fid_commands(inception_weights_file: Path, home: Path, tmp_path: Path) -> None:

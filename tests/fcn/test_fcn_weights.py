@@ -81,10 +81,10 @@ def test_official_architecture_checks_size_then_shapes(tiny_file: Path, home: Pa
 
 def test_read_converted_rejects_other_files(tmp_path: Path) -> None:
     torch.save({"conv1_1.weight": torch.zeros(1)}, tmp_path / "bare.pt")
-    with pytest.raises(CaffeModelError, match="expected format 'p2pbench-fcn8s-weights'"):
+    with pytest.raises(CaffeModelError, match="expected a 'p2pbench-fcn8s-weights' file"):
         W.read_converted(tmp_path / "bare.pt")
     torch.save({"x": Path("object")}, tmp_path / "pickle.pt")
-    with pytest.raises(CaffeModelError, match="not a readable"):
+    with pytest.raises(CaffeModelError, match="holds Python objects other than tensors"):
         W.read_converted(tmp_path / "pickle.pt")
 
 

@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from p2pbench.evaluation.loop import EvalConfig, evaluate
-from p2pbench.results import write_result
+from p2pbench.evaluation import GeneratorFile, RealImages, RunSpec, ScoreSpec, evaluate
 from reference_models import GeneratorConfig, build_generator, save_generator
 
 LIMIT = 4
@@ -23,21 +22,19 @@ def result_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     checkpoint = root / "g.pt"
     save_generator(checkpoint, build_generator("unet64", seed=3, ngf=4), "unet64",
                    GeneratorConfig(ngf=4))
-    configs = {
-        "real": EvalConfig(protocol="synthcity", source="real", limit=LIMIT, progress=False,
-                           metrics=("fcn",)),
+    score = ScoreSpec(limit=LIMIT, metrics=("fcn",))
+    runs = {
+        "real": (RealImages(), RunSpec(progress=False)),
         **{
-            f"seed{seed}": EvalConfig(protocol="synthcity", source="generator",
-                                      path=str(checkpoint), seed=seed, limit=LIMIT,
-                                      progress=False, metrics=("fcn",))
+            f"seed{seed}": (GeneratorFile(str(checkpoint)), RunSpec(seed=seed, progress=False))
             for seed in (0, 1)
         },
     }
     names = {"real": "real.json", "seed0": "tiny_unet.seed0.json", "seed1": "tiny_unet.seed1.json"}
     files = {}
-    for key, config in configs.items():
+    for key, (source, run) in runs.items():
         files[key] = root / names[key]
-        write_result(evaluate(config), files[key])
+        evaluate(source, protocol="synthcity", score=score, run=run).write(files[key])
     return files
 
 

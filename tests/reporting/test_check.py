@@ -18,7 +18,7 @@ from p2pbench.reporting.check import (
     render_junit,
     render_markdown,
 )
-from p2pbench.results import read_result
+from p2pbench.results import Result, read_result
 
 
 def _check(*args: object) -> tuple[int, str]:
@@ -48,7 +48,7 @@ def test_identical_result_passes(result_files: dict, tmp_path: Path) -> None:
 def test_worse_accuracy_is_a_regression_better_is_an_improvement(result_files: dict,
                                                                  tmp_path: Path) -> None:
     worse, better = result_files["seed1"], result_files["seed0"]  # seed 1 scores lower
-    assert read_result(worse)["metrics"]["class_iou"] < read_result(better)["metrics"]["class_iou"]
+    assert read_result(worse).metrics["class_iou"] < read_result(better).metrics["class_iou"]
     junit = tmp_path / "junit.xml"
     code, out = _check(worse, "--baseline", better, "--junit", junit)
     assert code == 1 and out.count("**REGRESSED**") == 3
@@ -62,13 +62,13 @@ def test_worse_accuracy_is_a_regression_better_is_an_improvement(result_files: d
 
 def test_tolerances_absorb_a_small_worsening(result_files: dict) -> None:
     worse, better = read_result(result_files["seed1"]), read_result(result_files["seed0"])
-    gaps = {m: better["metrics"][m] - worse["metrics"][m]
+    gaps = {m: better.metrics[m] - worse.metrics[m]
             for m in ("per_pixel_acc", "per_class_acc", "class_iou")}
     exact = compare(worse, better, Tolerances(gaps))  # a change equal to the tolerance passes
     assert [c.status for c in exact.checks] == ["ok"] * 3 and not exact.regressed
     tighter = compare(worse, better, Tolerances({m: g * 0.99 for m, g in gaps.items()}))
     assert [c.status for c in tighter.checks] == ["regressed"] * 3
-    rel = max(g / better["metrics"][m] for m, g in gaps.items())
+    rel = max(g / better.metrics[m] for m, g in gaps.items())
     code, out = _check(result_files["seed1"], "--baseline", result_files["seed0"],
                        "--rel-tol", rel * 1.01)
     assert code == 0 and "× baseline" in out
@@ -90,8 +90,8 @@ def test_lower_is_better_for_fid(result_files: dict, modified, fid: float, code:
 
 def test_a_metric_new_to_the_result_is_reported_not_compared(result_files: dict) -> None:
     base = read_result(result_files["seed0"])
-    new = read_result(result_files["seed0"])
-    new["metrics"]["psnr"] = 20.0
+    data = read_result(result_files["seed0"]).to_dict()
+    new = Result.from_dict({**data, "metrics": {**data["metrics"], "psnr": 20.0}})
     report = compare(new, base)
     assert [(c.metric, c.status) for c in report.checks][-1] == ("psnr", "new")
     assert not report.regressed and "| psnr ↑ | – | 20.0000 |" in render_markdown(report)
@@ -162,24 +162,27 @@ def test_update_baseline_replaces_the_whole_file_atomically(
     monkeypatch.setattr(p2pbench.base.os, "replace", crash)
     res = CliRunner().invoke(main, ["check", str(result_files["real"]), "--baseline",
                                     str(baseline), "--update-baseline"])
-    assert res.exit_code != 0 and isinstance(res.exception, OSError)
+    # an OSError is reported as "Error: <message>" with exit 2 (p2pbench.cli.errors)
+    assert res.exit_code == 2 and "Error: disk full" in res.output, res.output
     assert baseline.read_bytes() == result_files["seed1"].read_bytes()  # old file intact
     assert sorted(p.name for p in tmp_path.iterdir()) == ["baseline.json"]  # no temporary left
     assert json.loads(baseline.read_text(encoding="utf-8"))["provenance"]["seed"] == 1
 
 
 def test_metrics_unavailable_in_the_baseline_are_not_compared(tmp_path: Path) -> None:
-    from p2pbench.evaluation.loop import EvalConfig, evaluate
+    from p2pbench.evaluation import EncoderSpec, RealImages, RunSpec, ScoreSpec, evaluate
     from p2pbench.reporting.check import compare
 
     # FID without Inception weights is recorded as unavailable, with its reason
-    result = evaluate(EvalConfig(protocol="synthcity", source="real", limit=2, progress=False,
-                                 metrics=("fcn", "inception"),
-                                 inception_weights=str(tmp_path / "absent.pth")))
-    assert result["metrics"]["fid"]["available"] is False
+    result = evaluate(RealImages(), protocol="synthcity",
+                      score=ScoreSpec(limit=2, metrics=("fcn", "inception")),
+                      run=RunSpec(progress=False),
+                      encoder=EncoderSpec(inception_weights=str(tmp_path / "absent.pth")))
+    assert result.metrics["fid"]["available"] is False
     report = compare(result, result)
     assert "fid" not in [c.metric for c in report.checks] and not report.regressed
-    with_fid = {**result, "metrics": {**result["metrics"], "fid": 12.5}}
+    data = result.to_dict()
+    with_fid = Result.from_dict({**data, "metrics": {**data["metrics"], "fid": 12.5}})
     assert [c.status for c in compare(with_fid, result).checks if c.metric == "fid"] == ["new"]
     with pytest.raises(CheckInputError, match="fid"):
         compare(result, with_fid)

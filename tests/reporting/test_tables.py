@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import statistics
@@ -14,13 +15,13 @@ from click.testing import CliRunner
 
 from p2pbench.cli import main
 from p2pbench.protocols import get_protocol
+from p2pbench.reporting.formats import render_table
 from p2pbench.reporting.tables import (
-    REFERENCE_DIR,
+    REFERENCES,
     TableError,
     build_table,
     load_reference,
     load_results,
-    render,
     variant_label,
 )
 
@@ -86,14 +87,14 @@ def test_markdown_values_plus_minus_and_direction_aware_bold(result_files: dict,
                    lambda d: d["metrics"].update(per_pixel_acc=0.1, per_class_acc=0.0,
                                                  class_iou=0.0, fid=12.5))
     real = result_files["real"]
-    text = render(build_table(load_results([good, bad, real])), "md")
+    text = render_table(build_table(load_results([good, bad, real])), "md")
     rows = {line.split(" | ")[0].strip("| "): line for line in text.splitlines()
             if line.startswith("| ") and "---" not in line}
     assert "FID ↓" in rows["variant"] and "Per-pixel acc. ↑" in rows["variant"]
     assert "**0.900**" in rows["good"] and "| 30.000 |" in rows["good"]
     assert "**12.500**" in rows["bad"] and "| 0.100 |" in rows["bad"]
     assert "–" in rows["Ground truth"]  # the real row has no FID
-    two_seeds = render(build_table(load_results([result_files["seed0"],
+    two_seeds = render_table(build_table(load_results([result_files["seed0"],
                                                  result_files["seed1"]])), "md")
     values = [_metrics(result_files[k])["class_iou"] for k in ("seed0", "seed1")]
     expected = f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
@@ -103,7 +104,7 @@ def test_markdown_values_plus_minus_and_direction_aware_bold(result_files: dict,
 def test_latex_booktabs_escaping_and_bold(result_files: dict, modified) -> None:
     odd = modified(result_files["seed0"], "odd.json",
                    lambda d: d.update(variant="unet_64 50% & #1 {x}"))
-    text = render(build_table(load_results([odd, result_files["real"]])), "latex")
+    text = render_table(build_table(load_results([odd, result_files["real"]])), "latex")
     lines = text.splitlines()
     rules = [line for line in lines if line in (r"\toprule", r"\midrule", r"\bottomrule")]
     assert rules == [r"\toprule", r"\midrule", r"\bottomrule"]
@@ -116,7 +117,7 @@ def test_latex_booktabs_escaping_and_bold(result_files: dict, modified) -> None:
 
 def test_html_is_escaped_bold_and_captioned(result_files: dict, modified) -> None:
     odd = modified(result_files["seed0"], "odd.json", lambda d: d.update(variant="a<b & c"))
-    text = render(build_table(load_results([odd, result_files["real"]])), "html")
+    text = render_table(build_table(load_results([odd, result_files["real"]])), "html")
     root = ET.fromstring(text[: text.index("</table>") + len("</table>")])
     assert "synthcity@v1" in root.find("caption").text
     cells = {row[0].text: row for row in root.iter("tr") if row[0].tag == "td"}
@@ -127,7 +128,7 @@ def test_html_is_escaped_bold_and_captioned(result_files: dict, modified) -> Non
 
 
 def test_csv_is_unformatted_data_with_std_and_n(files: list[Path], result_files: dict) -> None:
-    rows = list(csv.DictReader(io.StringIO(render(build_table(load_results(files)), "csv"))))
+    rows = list(csv.DictReader(io.StringIO(render_table(build_table(load_results(files)), "csv"))))
     assert list(rows[0]) == ["variant", "origin", "n", *ACC, *(f"{m}_std" for m in ACC)]
     real, unet = rows
     assert real["n"] == "1" and real["per_pixel_acc_std"] == ""
@@ -147,9 +148,9 @@ def test_paper_rows_only_for_the_paper_protocol(files: list[Path], modified) -> 
     for name, values in PAPER["table3"].items():
         assert tuple(paper.loc[name, list(ACC)]) == values
     assert "Isola et al., CVPR 2017, arXiv 1611.07004 v3" in table.caption
-    md = render(table, "md")
+    md = render_table(table, "md")
     assert "| 70×70 | paper |  | 0.66 | 0.23 | 0.17 |" in md  # never bold, 2 decimals
-    latex = render(table, "latex")
+    latex = render_table(table, "latex")
     assert r"\midrule" + "\n" + r"1$\times$1 & paper" in latex  # a rule between ours and paper
     # Same protocol key but 4 images, or the photo→labels table: no paper rows.
     few = [modified(f, "few-" + f.name, lambda d: d["protocol"].update(key="pix2pix-2017@v1"))
@@ -163,7 +164,7 @@ def test_paper_rows_only_for_the_paper_protocol(files: list[Path], modified) -> 
 
 
 def test_reference_file_holds_the_papers_tables() -> None:
-    data = json.loads((REFERENCE_DIR / "pix2pix-2017.json").read_text(encoding="utf-8"))
+    data = json.loads((REFERENCES / "pix2pix-2017.json").read_text(encoding="utf-8"))
     assert data["protocol_key"] == "pix2pix-2017@v1"
     assert data["citation"] == "Isola et al., CVPR 2017, arXiv 1611.07004 v3"
     keys = {name: load_reference(f"pix2pix-2017:{name}").protocol_key for name in PAPER}
@@ -182,7 +183,7 @@ def test_reference_file_holds_the_papers_tables() -> None:
 
 
 def test_a_malformed_reference_file_is_refused(tmp_path: Path) -> None:
-    data = json.loads((REFERENCE_DIR / "pix2pix-2017.json").read_text(encoding="utf-8"))
+    data = json.loads((REFERENCES / "pix2pix-2017.json").read_text(encoding="utf-8"))
     data["tables"]["table1"]["rows"][0]["class_iou"] = "0.11"
     path = tmp_path / "ref.json"
     path.write_text(json.dumps(data), encoding="utf-8")
@@ -209,9 +210,9 @@ def test_group_by_metrics_and_refusals(files: list[Path], result_files: dict) ->
     assert table.metrics == ("class_iou", "per_pixel_acc")
     assert variant_label(results[1]) == "tiny_unet"  # file stem without ".seed0"
     run = {"generator": "unet256", "discriminator": "patch70", "loss": "l1+cgan", "seed": 3}
-    assert variant_label({**results[1], "source": {"kind": "generator", "run": run}}) == (
-        "unet256 + patch70, l1+cgan")
-    assert variant_label({**results[1], "variant": "mine"}) == "mine"
+    assert variant_label(dataclasses.replace(
+        results[1], source={"kind": "generator", "run": run})) == "unet256 + patch70, l1+cgan"
+    assert variant_label(dataclasses.replace(results[1], variant="mine")) == "mine"
     with pytest.raises(TableError, match="source.name"):
         build_table(results, group_by="source.name")  # the real row has no name
     with pytest.raises(TableError, match="fid.*present: per_pixel_acc"):
@@ -234,3 +235,19 @@ def test_cli_formats_and_bad_input(files: list[Path], tmp_path: Path) -> None:
         assert res.exit_code == 2 and str(bad) in res.output
     res = runner.invoke(main, ["table", str(files[0]), "--reference", "pix2pix-2017"])
     assert res.exit_code == 2 and "NAME:TABLE" in res.output
+
+
+def test_cli_reference_is_package_data_not_a_path_from_the_working_directory(
+    files: list[Path], modified, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paper_like = [modified(f, f.name, _as_paper) for f in files]
+    monkeypatch.chdir(tmp_path)  # no reports/ nor p2pbench/ source folder here
+    runner = CliRunner()
+    res = runner.invoke(main, ["table", *map(str, paper_like), "--reference",
+                               "pix2pix-2017:table3"])
+    assert res.exit_code == 0, res.output
+    assert "| 70×70 | paper |  | 0.66 | 0.23 | 0.17 |" in res.output
+    assert "Isola et al., CVPR 2017, arXiv 1611.07004 v3" in res.output
+    res = runner.invoke(main, ["table", str(files[1]), "--reference", "pix2pix-2017:table3"])
+    assert res.exit_code == 0, res.output
+    assert "not shown" in res.output and "| paper |" not in res.output

@@ -1,0 +1,61 @@
+"""The exit-code contract of every p2pbench command, in one place.
+
+| status | meaning |
+|---|---|
+| 0 | success |
+| 1 | a regression (`check`), or a metric asked for with `--require` is unavailable |
+| 2 | bad input or usage: unknown names, missing or malformed files, values out of range |
+
+Library code raises exceptions; the `p2pbench` group (`cli.context.P2PBenchGroup`) maps them
+to a one-line message on stderr and these statuses. Anything not listed here is a bug and keeps
+its traceback.
+"""
+
+from __future__ import annotations
+
+import click
+
+from p2pbench.metrics.availability import MetricUnavailableError
+from p2pbench.metrics.inception_weights import InceptionWeightsError
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_CODES_HELP = (
+    "Exit status: 0 success; 1 a regression (check) or a required metric unavailable "
+    "(--require); 2 bad input or usage."
+)
+
+FAILURES: tuple[type[Exception], ...] = (MetricUnavailableError,)
+"""Exceptions that mean the job ran and its verdict is negative: exit 1."""
+
+BAD_INPUT: tuple[type[Exception], ...] = (
+    ValueError,
+    TypeError,
+    KeyError,
+    OSError,
+    InceptionWeightsError,
+)
+"""Exceptions that mean the input or the options are wrong: exit 2. (Every p2pbench error
+class for bad files and names derives from one of these.)"""
+
+class CommandError(click.ClickException):
+    """A message for the user and the exit status that goes with it."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def exit_code_for(error: BaseException) -> int | None:
+    """The status an exception maps to, or None for a bug."""
+    if isinstance(error, FAILURES):
+        return EXIT_FAILED
+    if isinstance(error, BAD_INPUT):
+        return EXIT_BAD_INPUT
+    return None
+
+
+def message_of(error: BaseException) -> str:
+    """The exception's message as written (KeyError quotes its argument; undo that)."""
+    if isinstance(error, KeyError) and error.args:
+        return str(error.args[0])
+    return str(error)

@@ -1,0 +1,273 @@
+"""`p2pbench eval` and `p2pbench generate`: score a source under a protocol; write outputs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from p2pbench.cli.context import command_line, default_of
+from p2pbench.data.aligned import DIRECTIONS
+from p2pbench.evaluation import (
+    EncoderSpec,
+    GeneratorFile,
+    ImageFolder,
+    RealImages,
+    RunSpec,
+    ScoreSpec,
+    evaluate,
+    generate,
+)
+from p2pbench.evaluation.sources import NAMINGS
+from p2pbench.metrics.inception import PREPROCESSING
+from p2pbench.metrics.keys import GROUPS
+from p2pbench.protocols import DEFAULT_TASKS, PROTOCOLS, Protocol, resolve
+from p2pbench.reporting.text import format_result
+
+
+def _shared_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """What `eval` and `generate` share: the generator, the protocol, how to run."""
+    options = [
+        click.option(
+            "--gen",
+            "gen",
+            type=click.Path(dir_okay=False, exists=True),
+            default=None,
+            help="generator checkpoint (p2pbench, or the PyTorch port's *_net_G.pth)",
+        ),
+        click.option(
+            "--data",
+            default=None,
+            help="dataset (synthcity, cityscapes, or an aligned A|B folder); selects the "
+            "default protocol",
+        ),
+        click.option(
+            "--protocol",
+            type=click.Choice(PROTOCOLS.names()),
+            default=None,
+            help="evaluation protocol (default: the data's)",
+        ),
+        click.option(
+            "--task",
+            type=click.Choice(DEFAULT_TASKS),
+            default="labels2photo",
+            show_default=True,
+            help="selects the default protocol with --data",
+        ),
+        click.option("--data-root", default=None, help="dataset root (Cityscapes)"),
+        click.option(
+            "--direction",
+            type=click.Choice(DIRECTIONS),
+            default=None,
+            help="aligned folders: which half is the input (default AtoB)",
+        ),
+        click.option("--split", default=None, help="default: the protocol's split"),
+        click.option(
+            "--limit",
+            type=int,
+            default=None,
+            help="score only the first N images (recorded in the result)",
+        ),
+        click.option(
+            "--batch-size", type=int, default=default_of(RunSpec, "batch_size"), show_default=True
+        ),
+        click.option("--device", default=default_of(RunSpec, "device"), show_default=True),
+        click.option(
+            "--seed",
+            type=int,
+            default=default_of(RunSpec, "seed"),
+            show_default=True,
+            help="seeds test-time dropout, per sample id",
+        ),
+        click.option(
+            "--dropout/--no-dropout",
+            default=None,
+            help="PyTorch-port U-Net files do not record dropout: default on",
+        ),
+        click.option("--quiet", is_flag=True, help="no progress bar"),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _protocol(data: str | None, protocol: str | None, task: str, split: str | None,
+              direction: str | None) -> Protocol:
+    if protocol is None and data is None:
+        raise click.UsageError("give --data (synthcity, cityscapes, or a folder) or --protocol")
+    return resolve(data, protocol, task=task, split=split, direction=direction)
+
+
+def _data_root(data: str | None, data_root: str | None, protocol: Protocol) -> str | None:
+    """Cityscapes' root; an aligned folder is carried by its protocol."""
+    return None if protocol.dataset == "aligned" else data_root
+
+
+@click.command("eval")
+@_shared_options
+@click.option(
+    "--images",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="folder of generated PNGs, one per sample (see `p2pbench generate`)",
+)
+@click.option("--real", is_flag=True, help="score the real photos: the Ground-truth row")
+@click.option("--per-image", is_flag=True, help="also record each image's scores")
+@click.option(
+    "--allow-missing",
+    is_flag=True,
+    help="score what --images holds when some are missing (recorded)",
+)
+@click.option(
+    "--naming",
+    type=click.Choice(NAMINGS),
+    default=default_of(ImageFolder, "naming"),
+    show_default=True,
+    help="--images file names: <id>.png, the original script's "
+    "<city>_<seq>_<frame>_leftImg8bit.png, or the port's <n>_fake_B.png",
+)
+@click.option(
+    "--allow-partial-split",
+    is_flag=True,
+    help="score a split with fewer images than the protocol expects (recorded)",
+)
+@click.option("--segmenter-weights", default=None, help="override the protocol's weights file")
+@click.option(
+    "--metrics",
+    "metric_groups",
+    default=",".join(GROUPS),
+    show_default=True,
+    help="metric groups (those that apply): fcn (FCN-score), paired (L1, PSNR, "
+    "SSIM), inception (FID, IS, KID)",
+)
+@click.option(
+    "--fid-mode",
+    type=click.Choice(PREPROCESSING.names()),
+    default=default_of(EncoderSpec, "fid_mode"),
+    show_default=True,
+    help="FID preprocessing (tf = torch-fidelity, the TF protocol)",
+)
+@click.option(
+    "--inception-weights",
+    default=None,
+    help="InceptionV3 weights file (else $P2PBENCH_INCEPTION_WEIGHTS, else the torch "
+    "hub cache names of torch-fidelity and pytorch-fid)",
+)
+@click.option(
+    "--reference-stats",
+    default=None,
+    help="real-image statistics (p2pbench stats file or pytorch-fid .npz)",
+)
+@click.option(
+    "--require",
+    multiple=True,
+    help="metrics that must be computed, e.g. --require fid (else reported unavailable; "
+    "exit 1 when one is)",
+)
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="result JSON file")
+@click.option("--json", "as_json", is_flag=True, help="print the result JSON on stdout")
+def eval_command(
+    gen: str | None,
+    images: str | None,
+    real: bool,
+    data: str | None,
+    protocol: str | None,
+    task: str,
+    data_root: str | None,
+    direction: str | None,
+    split: str | None,
+    limit: int | None,
+    batch_size: int,
+    device: str,
+    seed: int,
+    dropout: bool | None,
+    quiet: bool,
+    per_image: bool,
+    allow_missing: bool,
+    naming: str,
+    allow_partial_split: bool,
+    segmenter_weights: str | None,
+    metric_groups: str,
+    fid_mode: str,
+    inception_weights: str | None,
+    reference_stats: str | None,
+    require: tuple[str, ...],
+    out: str | None,
+    as_json: bool,
+) -> None:
+    """Score a generator, a folder of its outputs, or the real photos."""
+    chosen = [name for name, v in (("--gen", gen), ("--images", images), ("--real", real)) if v]
+    if len(chosen) != 1:
+        raise click.UsageError("give exactly one of --gen CKPT, --images DIR, --real")
+    source = (
+        GeneratorFile(gen, dropout=dropout)
+        if gen
+        else ImageFolder(images, naming=naming)
+        if images
+        else RealImages()
+    )
+    proto = _protocol(data, protocol, task, split, direction)
+    result = evaluate(
+        source,
+        protocol=proto,
+        data_root=_data_root(data, data_root, proto),
+        score=ScoreSpec(
+            metrics=tuple(m.strip() for m in metric_groups.split(",") if m.strip()),
+            split=split,
+            limit=limit,
+            per_image=per_image,
+            allow_missing=allow_missing,
+            allow_partial_split=allow_partial_split,
+            require=tuple(require),
+            segmenter_weights=segmenter_weights,
+        ),
+        run=RunSpec(batch_size, device, seed, progress=not quiet, command=command_line()),
+        encoder=EncoderSpec(fid_mode, inception_weights, reference_stats),
+    )
+    if out:
+        result.write(out)
+    click.echo(result.to_json() if as_json else format_result(result), nl=not as_json)
+
+
+@click.command("generate")
+@_shared_options
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="folder for the PNGs (and generate.json)",
+)
+def generate_command(
+    gen: str | None,
+    data: str | None,
+    protocol: str | None,
+    task: str,
+    data_root: str | None,
+    direction: str | None,
+    split: str | None,
+    limit: int | None,
+    batch_size: int,
+    device: str,
+    seed: int,
+    dropout: bool | None,
+    quiet: bool,
+    out: str,
+) -> None:
+    """Write a generator's outputs as PNGs named by sample id, as `eval` would score them."""
+    if gen is None:
+        raise click.UsageError("--gen CKPT is required")
+    proto = _protocol(data, protocol, task, split, direction)
+    manifest = generate(
+        GeneratorFile(gen, dropout=dropout),
+        out,
+        protocol=proto,
+        data_root=_data_root(data, data_root, proto),
+        split=split,
+        limit=limit,
+        run=RunSpec(batch_size, device, seed, progress=not quiet, command=command_line()),
+    )
+    click.echo(f"wrote {manifest['n_images']} images to {out}")
+
+
+COMMANDS = (eval_command, generate_command)

@@ -1,0 +1,132 @@
+"""`p2pbench train`: a pix2pix run with the paper's defaults (those of `TrainConfig`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from p2pbench.cli.context import default_of
+from p2pbench.data.aligned import DIRECTIONS
+from p2pbench.data.transforms import IMAGE_RESIZE
+from p2pbench.train import GAN_MODES, LOSSES, SCHEDULES, TrainConfig, train
+from reference_models import DISCRIMINATORS, GENERATORS
+from reference_models.generators import DROPOUT_LAYERS
+from reference_models.layers import NORMS
+
+
+def _default(name: str) -> object:
+    return default_of(TrainConfig, name)
+
+
+@click.command("train")
+@click.option(
+    "--data",
+    default=_default("data"),
+    show_default=True,
+    help="synthcity, cityscapes, or a folder in the aligned A|B format",
+)
+@click.option(
+    "--data-root", default=None, help="dataset root (Cityscapes: else $CITYSCAPES_DATASET)"
+)
+@click.option(
+    "--direction",
+    type=click.Choice(DIRECTIONS),
+    default=None,
+    help="default: the dataset's labels→photo direction",
+)
+@click.option("--n-train", type=int, default=None, help="synthcity: training samples to generate")
+@click.option(
+    "--data-seed",
+    type=int,
+    default=_default("data_seed"),
+    show_default=True,
+    help="synthcity: content seed of the generated training data",
+)
+@click.option("--size", type=int, default=None, help="image size (default: the generator's)")
+@click.option(
+    "--gen", "generator", type=click.Choice(GENERATORS.names()), default=_default("generator"),
+    show_default=True,
+)
+@click.option(
+    "--disc", "discriminator", type=click.Choice(DISCRIMINATORS.names()),
+    default=_default("discriminator"), show_default=True,
+)
+@click.option("--ngf", type=int, default=_default("ngf"), show_default=True)
+@click.option("--ndf", type=int, default=_default("ndf"), show_default=True)
+@click.option("--norm", type=click.Choice(NORMS), default=_default("norm"), show_default=True)
+@click.option("--dropout/--no-dropout", default=_default("dropout"), show_default=True)
+@click.option(
+    "--dropout-layers",
+    type=click.Choice(DROPOUT_LAYERS),
+    default=_default("dropout_layers"),
+    show_default=True,
+    help="U-Net decoder layers 1-3 (paper) or 2-4 (PyTorch port)",
+)
+@click.option("--loss", type=click.Choice(LOSSES), default=_default("loss"), show_default=True)
+@click.option(
+    "--gan-mode", type=click.Choice(GAN_MODES), default=_default("gan_mode"), show_default=True
+)
+@click.option("--lambda-l1", type=float, default=_default("lambda_l1"), show_default=True)
+@click.option("--lr", type=float, default=_default("lr"), show_default=True)
+@click.option(
+    "--schedule", type=click.Choice(SCHEDULES), default=_default("schedule"), show_default=True
+)
+@click.option("--epochs", type=int, default=_default("epochs"), show_default=True)
+@click.option(
+    "--decay-epochs",
+    type=int,
+    default=_default("decay_epochs"),
+    show_default=True,
+    help="linear-decay: epochs at the end over which the rate decays",
+)
+@click.option("--max-steps", type=int, default=None, help="stop after this many steps")
+@click.option("--batch-size", type=int, default=_default("batch_size"), show_default=True)
+@click.option("--jitter/--no-jitter", default=_default("jitter"), show_default=True)
+@click.option(
+    "--jitter-resize",
+    type=click.Choice(IMAGE_RESIZE),
+    default=_default("jitter_resize"),
+    show_default=True,
+    help="filter of the 286/256 jitter resize (Lua: bilinear)",
+)
+@click.option("--seed", type=int, default=_default("seed"), show_default=True)
+@click.option("--device", default=_default("device"), show_default=True)
+@click.option(
+    "--checkpoint-every", type=int, default=_default("checkpoint_every"), show_default=True
+)
+@click.option("--sample-every", type=int, default=_default("sample_every"), show_default=True)
+@click.option("--log-every", type=int, default=_default("log_every"), show_default=True)
+@click.option(
+    "--out",
+    "run_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="run directory: checkpoint.pt, config.json, log.jsonl, samples/",
+)
+@click.option("--resume", is_flag=True, help="continue the run in --out from its checkpoint")
+@click.option("--quiet", is_flag=True, help="no progress bar")
+def train_command(run_dir: str, resume: bool, quiet: bool, **options: object) -> None:
+    """Train a pix2pix model (the paper's defaults)."""
+    config = _resumed_config(run_dir, options) if resume else TrainConfig(**options)  # type: ignore[arg-type]
+    path = train(config, run_dir, resume=resume, progress=not quiet)
+    click.echo(f"checkpoint: {path}")
+
+
+def _resumed_config(run_dir: str, options: dict[str, object]) -> TrainConfig:
+    """The stored run config, with the options given explicitly on the command line applied."""
+    stored_path = Path(run_dir) / "config.json"
+    if not stored_path.exists():
+        raise click.UsageError(f"--resume: {stored_path} not found; is {run_dir} a run directory?")
+    stored = json.loads(stored_path.read_text(encoding="utf-8"))
+    ctx = click.get_current_context()
+    given = {
+        k: v
+        for k, v in options.items()
+        if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE
+    }
+    return TrainConfig.from_dict({**stored, **given})
+
+
+COMMANDS = (train_command,)
