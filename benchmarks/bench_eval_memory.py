@@ -51,21 +51,37 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        net = torchvision.models.inception_v3(weights=None, aux_logits=False, num_classes=1008,
-                                              init_weights=False)
+        net = torchvision.models.inception_v3(
+            weights=None, aux_logits=False, num_classes=1008, init_weights=False
+        )
         torch.save(net.state_dict(), work / "random-inception.pth")
-        save_generator(work / "g.pt", build_generator("unet64", ngf=4), "unet64",
-                       GeneratorConfig(ngf=4))
+        save_generator(
+            work / "g.pt", build_generator("unet64", ngf=4), "unet64", GeneratorConfig(ngf=4)
+        )
         for n in args.sizes:
             folder = work / f"synth{n}"
             write_synthcity(folder, size=64, n_train=1, n_val=n, seed=0)
             env_home = {"P2PBENCH_HOME": str(work / f"home{n}")}
             t = time.perf_counter()
-            out = subprocess.run([sys.executable, "-c", CHILD, str(folder), str(work / "g.pt"),
-                                  str(work / "random-inception.pth")], capture_output=True,
-                                 text=True, check=True, env={**os.environ, **env_home})
-            row = {"images": n, **json.loads(out.stdout.strip().splitlines()[-1]),
-                   "wall_seconds_with_start": time.perf_counter() - t}
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    CHILD,
+                    str(folder),
+                    str(work / "g.pt"),
+                    str(work / "random-inception.pth"),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+                env={**os.environ, **env_home},
+            )
+            row = {
+                "images": n,
+                **json.loads(out.stdout.strip().splitlines()[-1]),
+                "wall_seconds_with_start": time.perf_counter() - t,
+            }
             rows.append(row)
             print(row)
     print(f"wrote {write_results('eval-memory', rows)}")

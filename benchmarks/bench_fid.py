@@ -63,21 +63,32 @@ def measure_frechet(skip_sqrtm: bool) -> list[dict[str, object]]:
         args = _covariances(n, seed=n)
         reference = frechet_distance_arrays(*args)
         for name, fn in routes:
-            seconds = time_per_call(lambda fn=fn, a=args: fn(*a), warmup=0, min_seconds=0,
-                                    min_calls=3)
+            seconds = time_per_call(
+                lambda fn=fn, a=args: fn(*a), warmup=0, min_seconds=0, min_calls=3
+            )
             value = fn(*args)
-            rows.append({"benchmark": "frechet", "route": name, "dims": DIMS, "n": n,
-                         "seconds": seconds, "fid": value,
-                         "relative_difference_from_ours": abs(value - reference) / reference})
-            print(f"frechet {name:15s} n={n:5d}: {seconds:7.2f} s  FID {value:.10g}",
-                  file=sys.stderr)
+            rows.append(
+                {
+                    "benchmark": "frechet",
+                    "route": name,
+                    "dims": DIMS,
+                    "n": n,
+                    "seconds": seconds,
+                    "fid": value,
+                    "relative_difference_from_ours": abs(value - reference) / reference,
+                }
+            )
+            print(
+                f"frechet {name:15s} n={n:5d}: {seconds:7.2f} s  FID {value:.10g}", file=sys.stderr
+            )
     return rows
 
 
 def _random_extractor(mode: str, device: str) -> InceptionExtractor:
     torch.manual_seed(0)
-    net = torchvision.models.inception_v3(weights=None, aux_logits=False, num_classes=1008,
-                                          init_weights=False)
+    net = torchvision.models.inception_v3(
+        weights=None, aux_logits=False, num_classes=1008, init_weights=False
+    )
     weights = InceptionWeights(Path("random"), "random", "benchmark", net.state_dict())
     return InceptionExtractor(weights, mode, device)
 
@@ -94,11 +105,22 @@ def measure_inception(device: str, batch_size: int, size: int = 256) -> list[dic
                 torch.cuda.synchronize()
 
         seconds = time_per_call(call, warmup=1, min_seconds=5.0, min_calls=3)
-        rows.append({"benchmark": "inception", "mode": mode, "height": size, "width": size,
-                     "batch_size": batch_size, "seconds_per_batch": seconds,
-                     "images_per_s": batch_size / seconds})
-        print(f"inception {mode:12s} {size}×{size} batch {batch_size}: "
-              f"{batch_size / seconds:7.2f} images/s", file=sys.stderr)
+        rows.append(
+            {
+                "benchmark": "inception",
+                "mode": mode,
+                "height": size,
+                "width": size,
+                "batch_size": batch_size,
+                "seconds_per_batch": seconds,
+                "images_per_s": batch_size / seconds,
+            }
+        )
+        print(
+            f"inception {mode:12s} {size}×{size} batch {batch_size}: "
+            f"{batch_size / seconds:7.2f} images/s",
+            file=sys.stderr,
+        )
     return rows
 
 

@@ -63,8 +63,9 @@ def measure_training(device: str, size: int = 256) -> list[dict[str, object]]:
 
     config = TrainConfig(generator="unet256", discriminator="patch70", device=device)
     models = build_models(config)
-    batch = Batch(torch.rand(1, 3, size, size) * 2 - 1, torch.rand(1, 3, size, size) * 2 - 1,
-                  None, ("bench",))
+    batch = Batch(
+        torch.rand(1, 3, size, size) * 2 - 1, torch.rand(1, 3, size, size) * 2 - 1, None, ("bench",)
+    )
 
     def step() -> None:
         train_step(config, models, batch)
@@ -72,8 +73,16 @@ def measure_training(device: str, size: int = 256) -> list[dict[str, object]]:
 
     seconds = time_per_call(step)
     print(f"train step unet256+patch70 batch 1: {1 / seconds:8.2f} images/s")
-    return [{"network": "unet256+patch70", "mode": "train step (D+G)", "batch_size": 1,
-             "size": size, "seconds_per_batch": seconds, "images_per_s": 1 / seconds}]
+    return [
+        {
+            "network": "unet256+patch70",
+            "mode": "train step (D+G)",
+            "batch_size": 1,
+            "size": size,
+            "seconds_per_batch": seconds,
+            "images_per_s": 1 / seconds,
+        }
+    ]
 
 
 def _sync(device: str) -> None:

@@ -33,22 +33,34 @@ def main() -> None:
     out = Path(args.out)
     rows: dict[str, list[dict]] = {"real": [], "trained": [], "untrained": []}
     for seed in args.seeds:
-        config = TrainConfig(generator="unet64", discriminator="patch70", max_steps=args.steps,
-                             ngf=args.width, ndf=args.width,
-                             seed=seed, checkpoint_every=args.steps, sample_every=args.steps,
-                             log_every=50)
+        config = TrainConfig(
+            generator="unet64",
+            discriminator="patch70",
+            max_steps=args.steps,
+            ngf=args.width,
+            ndf=args.width,
+            seed=seed,
+            checkpoint_every=args.steps,
+            sample_every=args.steps,
+            log_every=50,
+        )
         untrained = out / f"untrained-{seed}.pt"
-        save_generator(untrained, build_generator("unet64", seed=seed, ngf=args.width),
-                       "unet64", GeneratorConfig(ngf=args.width))
+        save_generator(
+            untrained,
+            build_generator("unet64", seed=seed, ngf=args.width),
+            "unet64",
+            GeneratorConfig(ngf=args.width),
+        )
         run = out / f"run-{seed}"
         checkpoint = run / "checkpoint.pt"
         if not checkpoint.exists():
             train(config, run, progress=False)
-        for label, source in (("untrained", GeneratorFile(str(untrained))),
-                              ("trained", GeneratorFile(str(checkpoint))),
-                              ("real", RealImages())):
-            result = evaluate(source, protocol="synthcity",
-                              run=RunSpec(seed=seed, progress=False))
+        for label, source in (
+            ("untrained", GeneratorFile(str(untrained))),
+            ("trained", GeneratorFile(str(checkpoint))),
+            ("real", RealImages()),
+        ):
+            result = evaluate(source, protocol="synthcity", run=RunSpec(seed=seed, progress=False))
             result.write(out / f"{label}.seed{seed}.json")
             rows[label].append({k: result.metrics[k] for k in METRICS})
             print(label, seed, {k: round(result.metrics[k], 4) for k in METRICS})

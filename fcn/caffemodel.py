@@ -26,8 +26,17 @@ from fcn import protowire as pw
 from fcn.fcn8s import FCN8s, FCN8sArch
 
 # The few V1 layer type enum values worth naming in messages (caffe.proto V1LayerParameter).
-V1_TYPES = {4: "Convolution", 39: "Deconvolution", 14: "InnerProduct", 17: "Pooling",
-            18: "ReLU", 5: "Data", 6: "Dropout", 25: "Eltwise", 21: "SoftmaxWithLoss"}
+V1_TYPES = {
+    4: "Convolution",
+    39: "Deconvolution",
+    14: "InnerProduct",
+    17: "Pooling",
+    18: "ReLU",
+    5: "Data",
+    6: "Dropout",
+    25: "Eltwise",
+    21: "SoftmaxWithLoss",
+}
 
 
 class CaffeModelError(ValueError):
@@ -84,13 +93,17 @@ def parse_caffemodel(buf: Any, source: str = "<bytes>") -> CaffeNet:
     except pw.WireFormatError as e:
         raise CaffeModelError(_top_level_problem(buf, source, e)) from e
     if fields[100] and fields[2]:
-        raise CaffeModelError(f"{source}: holds both `layer` and legacy `layers` entries; "
-                              f"Caffe refuses such files too")
+        raise CaffeModelError(
+            f"{source}: holds both `layer` and legacy `layers` entries; "
+            f"Caffe refuses such files too"
+        )
     legacy = bool(fields[2])
     entries = fields[2] if legacy else fields[100]
     if not entries:
-        raise CaffeModelError(f"{source}: no layers found ({end:,} bytes); this is not a "
-                              f"binary caffemodel with weights")
+        raise CaffeModelError(
+            f"{source}: no layers found ({end:,} bytes); this is not a "
+            f"binary caffemodel with weights"
+        )
     layers = tuple(_layer(buf, f, i, legacy, source) for i, f in enumerate(entries))
     return CaffeNet(name, layers, "layers (V1)" if legacy else "layer", source)
 
@@ -100,8 +113,11 @@ def _top_level_problem(buf: Any, source: str, e: pw.WireFormatError) -> str:
     if e.field in (100, 2) and e.payload_start is not None:
         layer_name = _peek_name(buf, e.payload_start, len(buf), 4 if e.field == 2 else 1)
         where = f" inside layer '{layer_name}'" if layer_name else " inside a layer"
-    hint = ("the file is truncated (an incomplete download?)" if e.overrun
-            else "the file is corrupt or not a binary caffemodel")
+    hint = (
+        "the file is truncated (an incomplete download?)"
+        if e.overrun
+        else "the file is corrupt or not a binary caffemodel"
+    )
     head = bytes(buf[:16])
     return f"{source}{where} {e}; {hint} (size {len(buf):,} bytes, starts with {head!r})"
 
@@ -168,8 +184,10 @@ def _blob(buf: Any, entry: pw.Field, where: str) -> CaffeBlob:
         raise CaffeModelError(f"{where}: negative dimension in shape {dims}")
     data = _concat(chunks)
     if data.size != int(np.prod(dims, dtype=np.int64)):
-        raise CaffeModelError(f"{where}: shape {dims} needs {int(np.prod(dims)):,} values, the "
-                              f"blob holds {data.size:,}; the file is corrupt")
+        raise CaffeModelError(
+            f"{where}: shape {dims} needs {int(np.prod(dims)):,} values, the "
+            f"blob holds {data.size:,}; the file is corrupt"
+        )
     return CaffeBlob(dims, bool(legacy), data, entry.offset)
 
 
@@ -199,8 +217,11 @@ def fcn8s_state_dict(net: CaffeNet, arch: FCN8sArch) -> dict[str, torch.Tensor]:
     """
     with torch.device("meta"):
         model = FCN8s.from_arch(arch)
-    expected = {name: module for name, module in model.named_children()
-                if any(True for _ in module.parameters())}
+    expected = {
+        name: module
+        for name, module in model.named_children()
+        if any(True for _ in module.parameters())
+    }
     found: dict[str, CaffeLayer] = {}
     for layer in net.layers:
         if not layer.blobs:
@@ -215,19 +236,24 @@ def fcn8s_state_dict(net: CaffeNet, arch: FCN8sArch) -> dict[str, torch.Tensor]:
             f"{net.source} is not the FCN-8s this reader expects: "
             + (f"missing parameter layers {missing}; " if missing else "")
             + (f"unexpected parameter layers {extra}; " if extra else "")
-            + f"expected exactly {list(expected)}, found {list(found)}")
+            + f"expected exactly {list(expected)}, found {list(found)}"
+        )
     state: dict[str, torch.Tensor] = {}
     for name, module in expected.items():
         layer = found[name]
         kind = "Deconvolution" if isinstance(module, torch.nn.ConvTranspose2d) else "Convolution"
         if layer.type != kind:
-            raise CaffeModelError(f"{net.source}: layer '{name}' has type '{layer.type}', "
-                                  f"expected '{kind}'")
-        params = [(k, p) for k, p in (("weight", module.weight), ("bias", module.bias))
-                  if p is not None]
+            raise CaffeModelError(
+                f"{net.source}: layer '{name}' has type '{layer.type}', expected '{kind}'"
+            )
+        params = [
+            (k, p) for k, p in (("weight", module.weight), ("bias", module.bias)) if p is not None
+        ]
         if len(layer.blobs) != len(params):
-            raise CaffeModelError(f"{net.source}: layer '{name}' has {len(layer.blobs)} blobs, "
-                                  f"expected {len(params)} ({' and '.join(k for k, _ in params)})")
+            raise CaffeModelError(
+                f"{net.source}: layer '{name}' has {len(layer.blobs)} blobs, "
+                f"expected {len(params)} ({' and '.join(k for k, _ in params)})"
+            )
         for i, ((key, param), blob) in enumerate(zip(params, layer.blobs, strict=True)):
             want = tuple(param.shape)
             if blob.legacy_shape:  # Caffe compares legacy shapes padded to 4 dims
@@ -235,9 +261,11 @@ def fcn8s_state_dict(net: CaffeNet, arch: FCN8sArch) -> dict[str, torch.Tensor]:
             if blob.shape != want:
                 raise CaffeModelError(
                     f"{net.source}: layer '{name}' {key} (blob {i}) "
-                    f"has shape {blob.shape}, expected {want} for {arch}")
+                    f"has shape {blob.shape}, expected {want} for {arch}"
+                )
             state[f"{name}.{key}"] = torch.from_numpy(
-                np.array(blob.data, dtype=np.float32)).reshape(param.shape)
+                np.array(blob.data, dtype=np.float32)
+            ).reshape(param.shape)
     return state
 
 
@@ -252,6 +280,8 @@ def infer_fcn8s_arch(net: CaffeNet) -> FCN8sArch:
     if missing:
         raise CaffeModelError(f"{net.source} is not an FCN-8s: no parameter layers {missing}")
     channels = tuple(firsts[f"conv{b}_1"].blobs[0].shape[-4] for b in range(1, 6))
-    return FCN8sArch(num_classes=firsts["score_fr"].blobs[0].shape[-4],
-                     channels=channels,  # type: ignore[arg-type]
-                     fc_channels=firsts["fc6_cs"].blobs[0].shape[-4])
+    return FCN8sArch(
+        num_classes=firsts["score_fr"].blobs[0].shape[-4],
+        channels=channels,  # type: ignore[arg-type]
+        fc_channels=firsts["fc6_cs"].blobs[0].shape[-4],
+    )

@@ -45,8 +45,10 @@ class FCN8sArch:
     def __post_init__(self) -> None:
         widths = (self.num_classes, *self.channels, self.fc_channels)
         if len(self.channels) != 5 or not all(isinstance(w, int) and w > 0 for w in widths):
-            raise ValueError(f"FCN8sArch needs a positive num_classes, fc_channels and five "
-                             f"positive block widths; found {self}")
+            raise ValueError(
+                f"FCN8sArch needs a positive num_classes, fc_channels and five "
+                f"positive block widths; found {self}"
+            )
 
     @classmethod
     def narrow(cls, divisor: int, num_classes: int = 20) -> FCN8sArch:
@@ -59,8 +61,11 @@ class FCN8sArch:
 
     def as_dict(self) -> dict[str, object]:
         """Plain values (for files that load with `weights_only=True`)."""
-        return {"num_classes": self.num_classes, "channels": list(self.channels),
-                "fc_channels": self.fc_channels}
+        return {
+            "num_classes": self.num_classes,
+            "channels": list(self.channels),
+            "fc_channels": self.fc_channels,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, object]) -> FCN8sArch:
@@ -68,8 +73,11 @@ class FCN8sArch:
         keys = {"num_classes", "channels", "fc_channels"}
         if set(d) != keys:
             raise ValueError(f"FCN8sArch expects keys {sorted(keys)}; found {sorted(d)}")
-        return cls(int(d["num_classes"]), tuple(int(c) for c in d["channels"]),  # type: ignore
-                   int(d["fc_channels"]))  # type: ignore[call-overload]
+        return cls(
+            int(d["num_classes"]),
+            tuple(int(c) for c in d["channels"]),  # type: ignore
+            int(d["fc_channels"]),
+        )  # type: ignore[call-overload]
 
 
 OFFICIAL_ARCH = FCN8sArch()
@@ -79,8 +87,12 @@ SMALL_ARCH = FCN8sArch(channels=(8, 16, 32, 64, 64), fc_channels=128)
 class FCN8s(nn.Module):
     """FCN-8s with Caffe's layer names, shapes and crops; the defaults are the official network."""
 
-    def __init__(self, num_classes: int = 20, channels: Sequence[int] = VGG16_CHANNELS,
-                 fc_channels: int = 4096) -> None:
+    def __init__(
+        self,
+        num_classes: int = 20,
+        channels: Sequence[int] = VGG16_CHANNELS,
+        fc_channels: int = 4096,
+    ) -> None:
         super().__init__()
         self.arch = FCN8sArch(num_classes, tuple(channels), fc_channels)  # type: ignore[arg-type]
         c, n = self.arch.channels, num_classes
@@ -131,9 +143,11 @@ def caffe_crop(x: Tensor, offset: int, size: Sequence[int], name: str = "crop") 
     """Caffe `Crop(axis=2, offset=o)`: `x[:, :, o:o+H, o:o+W]`, an error if it does not fit."""
     h, w = int(size[0]), int(size[1])
     if offset + h > x.shape[-2] or offset + w > x.shape[-1]:
-        raise ValueError(f"{name}: crop of {h}×{w} at offset {offset} does not fit in "
-                         f"{x.shape[-2]}×{x.shape[-1]}")
-    return x[:, :, offset:offset + h, offset:offset + w]
+        raise ValueError(
+            f"{name}: crop of {h}×{w} at offset {offset} does not fit in "
+            f"{x.shape[-2]}×{x.shape[-1]}"
+        )
+    return x[:, :, offset : offset + h, offset : offset + w]
 
 
 def caffe_preprocess(images: Tensor) -> Tensor:
@@ -149,8 +163,10 @@ def caffe_preprocess(images: Tensor) -> Tensor:
             raise ValueError(f"expected uint8 or float images; found {images.dtype}")
         lo, hi = float(images.min()), float(images.max())
         if lo < 0 or hi > 255:
-            raise ValueError(f"expected float images in 0..255; found values in [{lo}, {hi}] "
-                             f"(images in [-1, 1] must be mapped to 0..255 first)")
+            raise ValueError(
+                f"expected float images in 0..255; found values in [{lo}, {hi}] "
+                f"(images in [-1, 1] must be mapped to 0..255 first)"
+            )
     mean = torch.tensor(CAFFE_MEAN_BGR, dtype=torch.float32, device=images.device)
     return images.float().flip(1) - mean.view(1, 3, 1, 1)
 

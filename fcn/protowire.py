@@ -24,8 +24,15 @@ _FIXED_SIZE = {I64: 8, I32: 4}
 class WireFormatError(ValueError):
     """The bytes are not valid protobuf wire format at `offset`."""
 
-    def __init__(self, offset: int, problem: str, *, field: int | None = None,
-                 payload_start: int | None = None, overrun: bool = False) -> None:
+    def __init__(
+        self,
+        offset: int,
+        problem: str,
+        *,
+        field: int | None = None,
+        payload_start: int | None = None,
+        overrun: bool = False,
+    ) -> None:
         super().__init__(f"at byte {offset:,}: {problem}")
         self.offset, self.problem = offset, problem
         self.field, self.payload_start = field, payload_start
@@ -50,8 +57,9 @@ def read_varint(buf: Any, pos: int, end: int) -> tuple[int, int]:
     start = pos
     while True:
         if pos >= end:
-            raise WireFormatError(start, f"varint runs past the end of its message (byte {end:,})",
-                                  overrun=True)
+            raise WireFormatError(
+                start, f"varint runs past the end of its message (byte {end:,})", overrun=True
+            )
         b = buf[pos]
         pos += 1
         result |= (b & 0x7F) << shift
@@ -79,19 +87,29 @@ def read_field(buf: Any, pos: int, end: int) -> Field:
     if wire in _FIXED_SIZE:
         size = _FIXED_SIZE[wire]
         if p + size > end:
-            raise WireFormatError(pos, f"field {number} (wire type {wire}) needs {size} bytes, "
-                                  f"{end - p} remain", field=number, payload_start=p, overrun=True)
+            raise WireFormatError(
+                pos,
+                f"field {number} (wire type {wire}) needs {size} bytes, {end - p} remain",
+                field=number,
+                payload_start=p,
+                overrun=True,
+            )
         return Field(number, wire, pos, p, p + size)
     if wire == LEN:
         length, p = read_varint(buf, p, end)
         if p + length > end:
-            raise WireFormatError(pos, f"field {number} declares {length:,} bytes, only "
-                                  f"{end - p:,} remain", field=number, payload_start=p,
-                                  overrun=True)
+            raise WireFormatError(
+                pos,
+                f"field {number} declares {length:,} bytes, only {end - p:,} remain",
+                field=number,
+                payload_start=p,
+                overrun=True,
+            )
         return Field(number, wire, pos, p, p + length)
     if wire in (SGROUP, EGROUP):
-        raise WireFormatError(pos, f"field {number} uses wire type {wire} (groups), which "
-                              f"caffe.proto never uses")
+        raise WireFormatError(
+            pos, f"field {number} uses wire type {wire} (groups), which caffe.proto never uses"
+        )
     raise WireFormatError(pos, f"bad tag 0x{key:x}: wire type {wire} does not exist")
 
 
@@ -106,8 +124,11 @@ def iter_fields(buf: Any, start: int, end: int) -> Iterator[Field]:
 
 def expect_wire(field: Field, wire_types: tuple[int, ...], what: str) -> None:
     if field.wire_type not in wire_types:
-        raise WireFormatError(field.offset, f"{what} (field {field.number}) has wire type "
-                              f"{field.wire_type}, expected one of {wire_types}")
+        raise WireFormatError(
+            field.offset,
+            f"{what} (field {field.number}) has wire type "
+            f"{field.wire_type}, expected one of {wire_types}",
+        )
 
 
 def packed_fixed(buf: Any, field: Field, dtype: str) -> np.ndarray:
@@ -115,8 +136,10 @@ def packed_fixed(buf: Any, field: Field, dtype: str) -> np.ndarray:
     item = np.dtype(dtype).itemsize
     length = field.end - field.start
     if length % item:
-        raise WireFormatError(field.offset, f"packed field {field.number} holds {length:,} "
-                              f"bytes, not a multiple of {item}")
+        raise WireFormatError(
+            field.offset,
+            f"packed field {field.number} holds {length:,} bytes, not a multiple of {item}",
+        )
     return np.frombuffer(buf, dtype=dtype, count=length // item, offset=field.start)
 
 
@@ -129,7 +152,7 @@ def fixed_run(buf: Any, field: Field, end: int, dtype: str) -> tuple[np.ndarray,
     item = np.dtype(dtype).itemsize
     key_len = field.start - field.offset
     stride = key_len + item
-    key = bytes(buf[field.offset:field.start])
+    key = bytes(buf[field.offset : field.start])
     n = (end - field.offset) // stride
     records = np.frombuffer(buf, np.uint8, count=n * stride, offset=field.offset)
     records = records.reshape(n, stride)
@@ -153,9 +176,10 @@ def packed_varints(buf: Any, field: Field) -> list[int]:
 
 def string(buf: Any, field: Field) -> str:
     expect_wire(field, (LEN,), "string")
-    raw = bytes(buf[field.start:field.end])
+    raw = bytes(buf[field.start : field.end])
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise WireFormatError(field.offset, f"field {field.number} is not UTF-8 text "
-                              f"({raw[:20]!r}...)") from e
+        raise WireFormatError(
+            field.offset, f"field {field.number} is not UTF-8 text ({raw[:20]!r}...)"
+        ) from e

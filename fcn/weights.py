@@ -54,8 +54,13 @@ def fcn_cache_dir(home: Path | None = None) -> Path:
     return (home or p2pbench_home()) / "fcn"
 
 
-def convert_caffemodel(path: str | os.PathLike[str], *, architecture: FCN8sArch = OFFICIAL_ARCH,
-                       home: Path | None = None, check_size: bool = True) -> Path:
+def convert_caffemodel(
+    path: str | os.PathLike[str],
+    *,
+    architecture: FCN8sArch = OFFICIAL_ARCH,
+    home: Path | None = None,
+    check_size: bool = True,
+) -> Path:
     """Convert a caffemodel once; returns the cached `<sha256>.pt` (reused if already there).
 
     For the official architecture the byte size must be OFFICIAL_BYTES unless `check_size` is
@@ -72,7 +77,8 @@ def convert_caffemodel(path: str | os.PathLike[str], *, architecture: FCN8sArch 
             f" A smaller file is usually an interrupted download: fetch it again from "
             f"{OFFICIAL_URLS[0]}. To convert a different FCN-8s caffemodel on purpose, pass "
             f"check_size=False (`p2pbench fcn convert --any-size`); its shapes are still "
-            f"checked.")
+            f"checked."
+        )
     sha = sha256_file(src)
     target = fcn_cache_dir(home) / f"{sha}.pt"
     if target.is_file():
@@ -84,11 +90,17 @@ def convert_caffemodel(path: str | os.PathLike[str], *, architecture: FCN8sArch 
     net = read_caffemodel(src)
     state = fcn8s_state_dict(net, architecture)
     payload = {
-        "format": WEIGHTS_FORMAT, "version": WEIGHTS_VERSION,
+        "format": WEIGHTS_FORMAT,
+        "version": WEIGHTS_VERSION,
         "architecture": architecture.as_dict(),
-        "source": {"file_name": src.name, "bytes": size, "sha256": sha, "net_name": net.name,
-                   "layer_format": net.layer_format,
-                   "official": architecture == OFFICIAL_ARCH and official_size},
+        "source": {
+            "file_name": src.name,
+            "bytes": size,
+            "sha256": sha,
+            "net_name": net.name,
+            "layer_format": net.layer_format,
+            "official": architecture == OFFICIAL_ARCH and official_size,
+        },
         "state_dict": state,
     }
     with atomic_path(target) as tmp:
@@ -111,8 +123,7 @@ def read_converted(path: str | os.PathLike[str], *, mmap: bool = False) -> Conve
     return ConvertedWeights(arch, data["state_dict"], data["source"], p)
 
 
-def load_fcn8s(path: str | os.PathLike[str] | None = None, *,
-               home: Path | None = None) -> FCN8s:
+def load_fcn8s(path: str | os.PathLike[str] | None = None, *, home: Path | None = None) -> FCN8s:
     """An FCN8s in eval mode with weights from `path` (.pt converted, or a .caffemodel, which
     is converted and cached first), or from `find_official_weights()` when `path` is None."""
     p = Path(path) if path is not None else find_official_weights(home)
@@ -135,8 +146,10 @@ def find_official_weights(home: Path | None = None) -> Path:
     if env := os.environ.get(ENV_WEIGHTS):
         if Path(env).is_file():
             return Path(env)
-        raise FCNWeightsNotFound(f"${ENV_WEIGHTS} is set to {env}, which is not a file; point "
-                                 f"it at a converted .pt or at {OFFICIAL_FILE_NAME}, or unset it")
+        raise FCNWeightsNotFound(
+            f"${ENV_WEIGHTS} is set to {env}, which is not a file; point "
+            f"it at a converted .pt or at {OFFICIAL_FILE_NAME}, or unset it"
+        )
     looked = [f"${ENV_WEIGHTS}: not set"]
     converted = []
     for candidate in sorted(cache.glob("*.pt")) if cache.is_dir() else []:
@@ -147,8 +160,10 @@ def find_official_weights(home: Path | None = None) -> Path:
             continue
     if converted:
         return max(converted, key=lambda c: c.stat().st_mtime)
-    looked.append(f"{cache}/<sha256>.pt: no converted official weights"
-                  + ("" if cache.is_dir() else " (directory does not exist)"))
+    looked.append(
+        f"{cache}/<sha256>.pt: no converted official weights"
+        + ("" if cache.is_dir() else " (directory does not exist)")
+    )
     for candidate in (cache / OFFICIAL_FILE_NAME, Path.cwd() / OFFICIAL_FILE_NAME):
         if candidate.is_file():
             return candidate
@@ -157,6 +172,9 @@ def find_official_weights(home: Path | None = None) -> Path:
         "FCN-score needs the pix2pix authors' Cityscapes FCN-8s weights "
         f"({OFFICIAL_FILE_NAME}, {OFFICIAL_BYTES:,} bytes). Looked in:\n"
         + "".join(f"  - {line}\n" for line in looked)
-        + "Download it from\n  " + "\n  ".join(OFFICIAL_URLS) + " (older address)\n"
+        + "Download it from\n  "
+        + "\n  ".join(OFFICIAL_URLS)
+        + " (older address)\n"
         + f"then convert it once (no Caffe needed):\n  p2pbench fcn convert {OFFICIAL_FILE_NAME}\n"
-        + f"or set ${ENV_WEIGHTS} to the caffemodel or a converted .pt file.")
+        + f"or set ${ENV_WEIGHTS} to the caffemodel or a converted .pt file."
+    )

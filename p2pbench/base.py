@@ -81,8 +81,10 @@ def load_tensors(
     with open(p, "rb") as f:
         first = f.read(1)
     if not zipfile.is_zipfile(p) and first != b"\x80":  # torch.save: a zip; legacy: a pickle
-        raise error(f"cannot read {p} as a PyTorch file: it is neither a torch.save archive nor "
-                    "a legacy torch file")
+        raise error(
+            f"cannot read {p} as a PyTorch file: it is neither a torch.save archive nor "
+            "a legacy torch file"
+        )
     try:
         return torch.load(p, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as e:

@@ -126,8 +126,12 @@ class Result:
         missing = [k for k in _REQUIRED if k not in data]
         if missing:
             raise ResultError(f"{where}: missing keys {missing}")
-        for key, kind in (("metrics", dict), ("protocol", dict), ("source", dict),
-                          ("provenance", dict)):
+        for key, kind in (
+            ("metrics", dict),
+            ("protocol", dict),
+            ("source", dict),
+            ("provenance", dict),
+        ):
             if not isinstance(data[key], kind):
                 raise ResultError(f"{where}: {key!r} must be an object")
         lacking = [k for k in ("key", "digest", "name", "version") if k not in data["protocol"]]

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
-.venv/bin/python -m pip wheel -q --no-deps --no-build-isolation . -w "$WORK/dist" >/dev/null
+.venv/bin/python -m pip wheel -q --no-deps . -w "$WORK/dist" >/dev/null
 python3 -m venv "$WORK/env"
 "$WORK/env/bin/python" -m pip install -q --no-deps "$WORK"/dist/p2pbench-*.whl
 deps=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')

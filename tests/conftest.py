@@ -59,12 +59,16 @@ def make_random_inception_state_dict(path: Path, seed: int = 0) -> dict[str, tor
 
 
 @pytest.fixture(scope="session")
-def inception_weights_file(request: pytest.FixtureRequest,
-                           tmp_path_factory: pytest.TempPathFactory) -> Path:
+def inception_weights_file(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     """Path of the random-weight file (built once, kept in pytest's cache between runs)."""
     cache = getattr(request.config, "cache", None)  # absent with -p no:cacheprovider
-    base = (Path(cache.mkdir("p2pbench-random-inception")) if cache is not None
-            else tmp_path_factory.mktemp("random-inception"))
+    base = (
+        Path(cache.mkdir("p2pbench-random-inception"))
+        if cache is not None
+        else tmp_path_factory.mktemp("random-inception")
+    )
     folder = base / f"v{FIXTURE_VERSION}"
     folder.mkdir(exist_ok=True)
     done = sorted(folder.glob("weights-inception-2015-12-05-*.pth"))
@@ -77,5 +81,3 @@ def inception_weights_file(request: pytest.FixtureRequest,
         with atomic_path(final) as out:
             shutil.copyfile(tmp, out)
     return final
-
-

@@ -44,8 +44,9 @@ def test_a_versioned_file_round_trips(tmp_path: Path) -> None:
         ([1, 2, 3], "found 'list'"),
     ],
 )
-def test_wrong_format_or_version_says_what_to_do(tmp_path: Path, payload: object,
-                                                 message: str) -> None:
+def test_wrong_format_or_version_says_what_to_do(
+    tmp_path: Path, payload: object, message: str
+) -> None:
     path = tmp_path / "f.pt"
     torch.save(payload, path)
     with pytest.raises(FormatError, match=message) as e:

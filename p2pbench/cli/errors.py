@@ -37,6 +37,7 @@ BAD_INPUT: tuple[type[Exception], ...] = (
 """Exceptions that mean the input or the options are wrong: exit 2. (Every p2pbench error
 class for bad files and names derives from one of these.)"""
 
+
 class CommandError(click.ClickException):
     """A message for the user and the exit status that goes with it."""
 

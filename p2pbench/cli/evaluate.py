@@ -92,8 +92,9 @@ def _shared_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-def _protocol(data: str | None, protocol: str | None, task: str, split: str | None,
-              direction: str | None) -> Protocol:
+def _protocol(
+    data: str | None, protocol: str | None, task: str, split: str | None, direction: str | None
+) -> Protocol:
     if protocol is None and data is None:
         raise click.UsageError("give --data (synthcity, cityscapes, or a folder) or --protocol")
     return resolve(data, protocol, task=task, split=split, direction=direction)

@@ -46,12 +46,18 @@ def _default(name: str) -> object:
 )
 @click.option("--size", type=int, default=None, help="image size (default: the generator's)")
 @click.option(
-    "--gen", "generator", type=click.Choice(GENERATORS.names()), default=_default("generator"),
+    "--gen",
+    "generator",
+    type=click.Choice(GENERATORS.names()),
+    default=_default("generator"),
     show_default=True,
 )
 @click.option(
-    "--disc", "discriminator", type=click.Choice(DISCRIMINATORS.names()),
-    default=_default("discriminator"), show_default=True,
+    "--disc",
+    "discriminator",
+    type=click.Choice(DISCRIMINATORS.names()),
+    default=_default("discriminator"),
+    show_default=True,
 )
 @click.option("--ngf", type=int, default=_default("ngf"), show_default=True)
 @click.option("--ndf", type=int, default=_default("ndf"), show_default=True)

@@ -96,9 +96,7 @@ def as_source(value: Source | nn.Module | str | os.PathLike[str] | None) -> Sour
             return ImageFolder(str(path))
         if path.is_file():
             return GeneratorFile(str(path))
-        raise FileNotFoundError(
-            f"{path} is neither a generator checkpoint nor a folder of images"
-        )
+        raise FileNotFoundError(f"{path} is neither a generator checkpoint nor a folder of images")
     raise TypeError(
         f"cannot score a {type(value).__name__}: give a checkpoint path, an image folder, an "
         "nn.Module, or a p2pbench.evaluation source"

@@ -17,8 +17,13 @@ from reference_models import CheckpointError, UnknownNameError
 
 def test_exceptions_map_to_the_documented_codes() -> None:
     assert exit_code_for(MetricUnavailableError("fid: no weights")) == EXIT_FAILED
-    for error in (ValueError("x"), FileNotFoundError("x"), UnknownNameError("x"),
-                  CheckpointError("x"), ResultError("x")):
+    for error in (
+        ValueError("x"),
+        FileNotFoundError("x"),
+        UnknownNameError("x"),
+        CheckpointError("x"),
+        ResultError("x"),
+    ):
         assert exit_code_for(error) == EXIT_BAD_INPUT, error
     assert exit_code_for(RuntimeError("a bug")) is None
     assert exit_code_for(AssertionError()) is None
@@ -42,8 +47,9 @@ def test_help_states_the_exit_codes() -> None:
         (["table", "missing.json"], "not found"),
     ],
 )
-def test_bad_input_exits_2_with_a_message(args: list[str], expected: str, tmp_path: Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_input_exits_2_with_a_message(
+    args: list[str], expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     res = CliRunner().invoke(main, args)
     assert res.exit_code == EXIT_BAD_INPUT, res.output
@@ -51,12 +57,27 @@ def test_bad_input_exits_2_with_a_message(args: list[str], expected: str, tmp_pa
     assert isinstance(res.exception, SystemExit)  # a message and a status, no traceback
 
 
-def test_a_required_metric_that_is_unavailable_exits_1(tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_required_metric_that_is_unavailable_exits_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("P2PBENCH_INCEPTION_WEIGHTS", raising=False)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no-weights"))
-    res = CliRunner().invoke(main, ["eval", "--real", "--data", "synthcity", "--limit", "2",
-                                    "--metrics", "inception", "--require", "fid", "--quiet"])
+    res = CliRunner().invoke(
+        main,
+        [
+            "eval",
+            "--real",
+            "--data",
+            "synthcity",
+            "--limit",
+            "2",
+            "--metrics",
+            "inception",
+            "--require",
+            "fid",
+            "--quiet",
+        ],
+    )
     assert res.exit_code == EXIT_FAILED, res.output
     assert "fid" in res.output and "unavailable" in res.output
 
@@ -74,8 +95,19 @@ def test_a_bug_keeps_its_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_the_command_line_is_recorded_as_typed(tmp_path: Path) -> None:
     out = tmp_path / "r.json"
-    args = ["eval", "--real", "--data", "synthcity", "--limit", "2", "--metrics", "fcn",
-            "--quiet", "--out", str(out)]
+    args = [
+        "eval",
+        "--real",
+        "--data",
+        "synthcity",
+        "--limit",
+        "2",
+        "--metrics",
+        "fcn",
+        "--quiet",
+        "--out",
+        str(out),
+    ]
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
     assert read_result(out).provenance["command"] == ["p2pbench", *args]

@@ -31,25 +31,44 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_protocol_is_built_from_the_folder(folder: Path, tmp_path: Path) -> None:
     p = aligned_protocol(str(folder), None, "BtoA")
     assert (p.name, p.split, p.image_size, p.expected_images, p.task) == (
-        "aligned-mini", "val", 64, 5, "paired")
+        "aligned-mini",
+        "val",
+        64,
+        5,
+        "paired",
+    )
     moved = tmp_path / "mini"
     moved.symlink_to(folder)
     assert aligned_protocol(str(moved), None, "BtoA").digest() == p.digest()  # location-free
     assert aligned_protocol(str(folder), None, "AtoB").digest() != p.digest()
 
 
-def test_generator_and_generated_folder_agree(folder: Path, tiny_checkpoint: Path,
-                                              inception_weights_file: Path, tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_generator_and_generated_folder_agree(
+    folder: Path,
+    tiny_checkpoint: Path,
+    inception_weights_file: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("P2PBENCH_HOME", str(tmp_path / "home"))
     protocol = aligned_protocol(str(folder), direction="BtoA")
     run = RunSpec(progress=False)
     encoder = EncoderSpec(inception_weights=str(inception_weights_file))
-    from_gen = evaluate(GeneratorFile(str(tiny_checkpoint)), protocol=protocol,
-                        score=ScoreSpec(), run=run, encoder=encoder)
+    from_gen = evaluate(
+        GeneratorFile(str(tiny_checkpoint)),
+        protocol=protocol,
+        score=ScoreSpec(),
+        run=run,
+        encoder=encoder,
+    )
     generate(GeneratorFile(str(tiny_checkpoint)), tmp_path / "out", protocol=protocol, run=run)
-    from_images = evaluate(ImageFolder(str(tmp_path / "out")), protocol=protocol,
-                           score=ScoreSpec(), run=run, encoder=encoder)
+    from_images = evaluate(
+        ImageFolder(str(tmp_path / "out")),
+        protocol=protocol,
+        score=ScoreSpec(),
+        run=run,
+        encoder=encoder,
+    )
     assert from_gen.task == "paired" and "per_pixel_acc" not in from_gen.metrics
     for key in ("l1", "psnr", "ssim", "fid", "is_mean", "kid_mean"):
         assert from_images.metrics[key] == pytest.approx(from_gen.metrics[key], rel=1e-9)
@@ -57,17 +76,44 @@ def test_generator_and_generated_folder_agree(folder: Path, tiny_checkpoint: Pat
 
 
 def test_cli_eval_on_a_folder(folder: Path, tiny_checkpoint: Path) -> None:
-    res = CliRunner().invoke(main, ["eval", "--gen", str(tiny_checkpoint), "--data", str(folder),
-                                    "--direction", "BtoA", "--quiet", "--json",
-                                    "--metrics", "paired"])
+    res = CliRunner().invoke(
+        main,
+        [
+            "eval",
+            "--gen",
+            str(tiny_checkpoint),
+            "--data",
+            str(folder),
+            "--direction",
+            "BtoA",
+            "--quiet",
+            "--json",
+            "--metrics",
+            "paired",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert '"protocol"' in res.output and '"l1"' in res.output
 
 
 def test_cli_table_output_without_fcn_score(folder: Path, tiny_checkpoint: Path) -> None:
-    res = CliRunner().invoke(main, ["eval", "--gen", str(tiny_checkpoint), "--data", str(folder),
-                                    "--direction", "BtoA", "--quiet", "--metrics",
-                                    "paired,inception", "--inception-weights", "/nonexistent"])
+    res = CliRunner().invoke(
+        main,
+        [
+            "eval",
+            "--gen",
+            str(tiny_checkpoint),
+            "--data",
+            str(folder),
+            "--direction",
+            "BtoA",
+            "--quiet",
+            "--metrics",
+            "paired,inception",
+            "--inception-weights",
+            "/nonexistent",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "L1 (/255)" in res.output and "FID             unavailable" in res.output
     assert "per-pixel" not in res.output.lower()

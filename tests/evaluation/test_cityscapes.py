@@ -34,8 +34,16 @@ IDS = {7: 0, 8: 1, 11: 2, 21: 8, 23: 10, 24: 11, 26: 13, 0: 255}  # labelId → 
 FRAMES = ["bochum_000000_000313", "aachen_000001_000019", "aachen_000000_000019"]
 SORTED = sorted(FRAMES)  # the port numbers frames in sorted colour-file order
 H, W = 64, 128
-TRAIN_ID_COLOURS = {0: (128, 64, 128), 1: (244, 35, 232), 2: (70, 70, 70), 8: (107, 142, 35),
-                    10: (70, 130, 180), 11: (220, 20, 60), 13: (0, 0, 142), 255: (0, 0, 0)}
+TRAIN_ID_COLOURS = {
+    0: (128, 64, 128),
+    1: (244, 35, 232),
+    2: (70, 70, 70),
+    8: (107, 142, 35),
+    10: (70, 130, 180),
+    11: (220, 20, 60),
+    13: (0, 0, 142),
+    255: (0, 0, 0),
+}
 
 
 def _writer():
@@ -59,13 +67,15 @@ def cityscapes(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ids = np.zeros((H, W), np.uint8)  # blocky label map
         for y in range(0, H, 16):
             for x in range(0, W, 16):
-                ids[y:y + 16, x:x + 16] = rng.choice(list(IDS))
+                ids[y : y + 16, x : x + 16] = rng.choice(list(IDS))
         Image.fromarray(ids).save(gt / f"{sid}_gtFine_labelIds.png")
         colour = np.array([TRAIN_ID_COLOURS[IDS[i]] for i in ids.flat], np.uint8)
         Image.fromarray(colour.reshape(H, W, 3)).convert("RGBA").save(
-            gt / f"{sid}_gtFine_color.png")
+            gt / f"{sid}_gtFine_color.png"
+        )
         Image.fromarray(rng.integers(0, 256, (H, W, 3), dtype=np.uint8)).save(
-            img / f"{sid}_leftImg8bit.png")
+            img / f"{sid}_leftImg8bit.png"
+        )
     return root
 
 
@@ -94,14 +104,23 @@ def env(cityscapes: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
 RUN = RunSpec(batch_size=2, progress=False)
 
 
-def _eval(cityscapes: Path, source: GeneratorFile | ImageFolder | RealImages,
-          protocol: str = "pix2pix-2017") -> Result:
-    return evaluate(source, protocol=protocol, data_root=str(cityscapes),
-                    score=ScoreSpec(allow_partial_split=True), run=RUN)
+def _eval(
+    cityscapes: Path,
+    source: GeneratorFile | ImageFolder | RealImages,
+    protocol: str = "pix2pix-2017",
+) -> Result:
+    return evaluate(
+        source,
+        protocol=protocol,
+        data_root=str(cityscapes),
+        score=ScoreSpec(allow_partial_split=True),
+        run=RUN,
+    )
 
 
-def test_checkpoint_original_names_and_port_names_agree(cityscapes: Path, env: dict,
-                                                        tmp_path: Path) -> None:
+def test_checkpoint_original_names_and_port_names_agree(
+    cityscapes: Path, env: dict, tmp_path: Path
+) -> None:
     from_gen = _eval(cityscapes, GeneratorFile(env["gen"]))
     assert from_gen.n_images == 3 and from_gen.partial_split
     assert from_gen.source["format"] == "pytorch-port"
@@ -109,10 +128,16 @@ def test_checkpoint_original_names_and_port_names_agree(cityscapes: Path, env: d
     assert not from_gen.provenance["segmenter"]["official"]
 
     original = tmp_path / "original"
-    generate(GeneratorFile(env["gen"]), original, protocol="pix2pix-2017",
-             data_root=str(cityscapes), run=RUN)
+    generate(
+        GeneratorFile(env["gen"]),
+        original,
+        protocol="pix2pix-2017",
+        data_root=str(cityscapes),
+        run=RUN,
+    )
     assert sorted(p.name for p in original.glob("*.png")) == [
-        f"{sid}_leftImg8bit.png" for sid in SORTED]
+        f"{sid}_leftImg8bit.png" for sid in SORTED
+    ]
     from_original = _eval(cityscapes, ImageFolder(str(original)))
 
     port = tmp_path / "results" / "test_latest" / "images"
@@ -130,22 +155,26 @@ def test_real_row_and_label_resolution(cityscapes: Path, env: dict) -> None:
     real = _eval(cityscapes, RealImages())
     assert real.source == {"kind": "real", "resize": "bicubic"}
     counts = real.counts
-    valid = sum(np.count_nonzero(np.isin(np.asarray(Image.open(p)), [7, 8, 11, 21, 23, 24, 26]))
-                for p in cityscapes.glob("gtFine/val/*/*_labelIds.png"))
+    valid = sum(
+        np.count_nonzero(np.isin(np.asarray(Image.open(p)), [7, 8, 11, 21, 23, 24, 26]))
+        for p in cityscapes.glob("gtFine/val/*/*_labelIds.png")
+    )
     assert counts["pixels_scored"] + counts.get("pixels_dropped", 0) == valid  # never resized
     fast = _eval(cityscapes, RealImages(), protocol="pix2pix-2017-fast")
     assert fast.counts["pixels_scored"] + fast.counts.get("pixels_dropped", 0) > valid
 
 
-def test_photo2labels_scores_perfect_colour_maps_perfectly(cityscapes: Path, env: dict,
-                                                           tmp_path: Path) -> None:
+def test_photo2labels_scores_perfect_colour_maps_perfectly(
+    cityscapes: Path, env: dict, tmp_path: Path
+) -> None:
     folder = tmp_path / "maps"
     folder.mkdir()
     for sid in FRAMES:
         city = sid.split("_")[0]
         colour = Image.open(cityscapes / "gtFine" / "val" / city / f"{sid}_gtFine_color.png")
         colour.convert("RGB").resize((256, 256), Image.Resampling.NEAREST).save(
-            folder / f"{sid}_leftImg8bit.png")
+            folder / f"{sid}_leftImg8bit.png"
+        )
     result = _eval(cityscapes, ImageFolder(str(folder)), protocol="pix2pix-2017-photo2labels")
     assert result.metrics["per_pixel_acc"] == pytest.approx(1.0, abs=1e-9)
     present = [c for c, v in result.metrics["per_class"].items() if v["acc"] > 0]
@@ -153,27 +182,48 @@ def test_photo2labels_scores_perfect_colour_maps_perfectly(cityscapes: Path, env
     assert all(result.metrics["per_class"][c]["iou"] == pytest.approx(1.0) for c in present)
 
 
-def test_missing_weights_say_what_where_and_how(cityscapes: Path, env: dict,
-                                                tmp_path: Path, monkeypatch) -> None:
+def test_missing_weights_say_what_where_and_how(
+    cityscapes: Path, env: dict, tmp_path: Path, monkeypatch
+) -> None:
     monkeypatch.setenv("P2PBENCH_HOME", str(tmp_path / "empty"))
     monkeypatch.delenv("P2PBENCH_FCN_WEIGHTS")
     monkeypatch.chdir(tmp_path)
-    res = CliRunner().invoke(main, ["eval", "--real", "--data", "cityscapes", "--data-root",
-                                    str(cityscapes), "--allow-partial-split", "--quiet"])
+    res = CliRunner().invoke(
+        main,
+        [
+            "eval",
+            "--real",
+            "--data",
+            "cityscapes",
+            "--data-root",
+            str(cityscapes),
+            "--allow-partial-split",
+            "--quiet",
+        ],
+    )
     assert res.exit_code == 2  # a missing file is bad input
-    for needed in ("fcn-8s-cityscapes.caffemodel", "p2pbench fcn convert", str(tmp_path),
-                   "efrosgans.eecs.berkeley.edu"):
+    for needed in (
+        "fcn-8s-cityscapes.caffemodel",
+        "p2pbench fcn convert",
+        str(tmp_path),
+        "efrosgans.eecs.berkeley.edu",
+    ):
         assert needed in res.output, res.output
 
 
 def test_incomplete_split_is_an_error(cityscapes: Path, env: dict) -> None:
     with pytest.raises(ValueError, match="all 500 val images, but the dataset has 3"):
-        evaluate(RealImages(), protocol="pix2pix-2017", data_root=str(cityscapes),
-                 run=RunSpec(progress=False))
+        evaluate(
+            RealImages(),
+            protocol="pix2pix-2017",
+            data_root=str(cityscapes),
+            run=RunSpec(progress=False),
+        )
 
 
-def test_fifty_port_images_get_the_num_test_hint(cityscapes: Path, env: dict,
-                                                 tmp_path: Path) -> None:
+def test_fifty_port_images_get_the_num_test_hint(
+    cityscapes: Path, env: dict, tmp_path: Path
+) -> None:
     from types import SimpleNamespace
 
     from p2pbench.evaluation.sources import open_source
@@ -183,5 +233,11 @@ def test_fifty_port_images_get_the_num_test_hint(cityscapes: Path, env: dict,
     for n in range(50):
         Image.new("RGB", (256, 256)).save(tmp_path / f"{n}_fake_B.png")
     with pytest.raises(FileNotFoundError, match="--num_test 500"):
-        open_source(ImageFolder(str(tmp_path), naming="port"), get_protocol("pix2pix-2017"),
-                    dataset, list(dataset.frame_index), seed=0, device=torch.device("cpu"))
+        open_source(
+            ImageFolder(str(tmp_path), naming="port"),
+            get_protocol("pix2pix-2017"),
+            dataset,
+            list(dataset.frame_index),
+            seed=0,
+            device=torch.device("cpu"),
+        )

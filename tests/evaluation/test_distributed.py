@@ -26,9 +26,12 @@ def test_shards_cover_every_sample_once_without_padding(n: int, world: int) -> N
 def _worker(rank: int, world: int, init: str, checkpoint: str, out: str) -> None:
     dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
     try:
-        result = evaluate(GeneratorFile(checkpoint), protocol="synthcity",
-                          score=ScoreSpec(limit=7, per_image=True),
-                          run=RunSpec(batch_size=2, progress=False))
+        result = evaluate(
+            GeneratorFile(checkpoint),
+            protocol="synthcity",
+            score=ScoreSpec(limit=7, per_image=True),
+            run=RunSpec(batch_size=2, progress=False),
+        )
         result.write(Path(out, f"rank{rank}.json"))
     finally:
         dist.destroy_process_group()
@@ -36,8 +39,12 @@ def _worker(rank: int, world: int, init: str, checkpoint: str, out: str) -> None
 
 @pytest.mark.slow
 def test_two_processes_equal_one(tiny_checkpoint: Path, tmp_path: Path) -> None:
-    single = evaluate(GeneratorFile(str(tiny_checkpoint)), protocol="synthcity",
-                      score=ScoreSpec(limit=7, per_image=True), run=RunSpec(progress=False))
+    single = evaluate(
+        GeneratorFile(str(tiny_checkpoint)),
+        protocol="synthcity",
+        score=ScoreSpec(limit=7, per_image=True),
+        run=RunSpec(progress=False),
+    )
     init = f"file://{tmp_path / 'init'}"
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     mp.spawn(_worker, args=(2, init, str(tiny_checkpoint), str(tmp_path)), nprocs=2)

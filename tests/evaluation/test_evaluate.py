@@ -35,9 +35,12 @@ LIMIT = 6
 
 def _eval(source: object, *, batch_size: int = 8, seed: int = 0, **score: object) -> Result:
     """`source` under synthcity, the first LIMIT images, no progress bar."""
-    return evaluate(source, protocol="synthcity",
-                    score=ScoreSpec(limit=LIMIT, **score),  # type: ignore[arg-type]
-                    run=RunSpec(batch_size=batch_size, seed=seed, progress=False))
+    return evaluate(
+        source,
+        protocol="synthcity",
+        score=ScoreSpec(limit=LIMIT, **score),  # type: ignore[arg-type]
+        run=RunSpec(batch_size=batch_size, seed=seed, progress=False),
+    )
 
 
 def _gen(path: Path) -> GeneratorFile:
@@ -53,15 +56,25 @@ FCN_KEYS = ("per_pixel_acc", "per_class_acc", "class_iou", "per_class")
 
 def _scores(result: Result) -> tuple:
     """FCN-score, its counts, and what was scored (paired metrics need a generated image)."""
-    return ({k: result.metrics[k] for k in FCN_KEYS}, result.counts, result.n_images,
-            result.provenance["data_sha256"])
+    return (
+        {k: result.metrics[k] for k in FCN_KEYS},
+        result.counts,
+        result.n_images,
+        result.provenance["data_sha256"],
+    )
 
 
-def test_checkpoint_and_generated_folder_give_identical_results(tiny_checkpoint: Path,
-                                                                tmp_path: Path) -> None:
+def test_checkpoint_and_generated_folder_give_identical_results(
+    tiny_checkpoint: Path, tmp_path: Path
+) -> None:
     from_gen = _eval(_gen(tiny_checkpoint), per_image=True)
-    generate(_gen(tiny_checkpoint), tmp_path / "out", protocol="synthcity", limit=LIMIT,
-             run=RunSpec(progress=False))
+    generate(
+        _gen(tiny_checkpoint),
+        tmp_path / "out",
+        protocol="synthcity",
+        limit=LIMIT,
+        run=RunSpec(progress=False),
+    )
     from_images = _eval(_images(tmp_path / "out"), per_image=True)
     assert _scores(from_gen) == _scores(from_images)
     assert from_gen.per_image == from_images.per_image
@@ -71,14 +84,16 @@ def test_checkpoint_and_generated_folder_give_identical_results(tiny_checkpoint:
 
 
 def test_real_row_equals_real_photos_scored_from_a_folder(tmp_path: Path) -> None:
-    data = build_dataset("synthcity", "val", size=64, direction="BtoA", seed=0, data_root=None,
-                         n=LIMIT)
+    data = build_dataset(
+        "synthcity", "val", size=64, direction="BtoA", seed=0, data_root=None, n=LIMIT
+    )
     folder = tmp_path / "real"
     folder.mkdir()
     for i in range(LIMIT):
         s = data[i]
         Image.fromarray(quantize_uint8(s.target).permute(1, 2, 0).numpy()).save(
-            folder / f"{s.sample_id}.png")
+            folder / f"{s.sample_id}.png"
+        )
     real = _eval(RealImages())
     from_folder = _eval(_images(folder))
     assert _scores(real) == _scores(from_folder)
@@ -99,8 +114,13 @@ def test_seed_changes_paper_mode_dropout(tiny_checkpoint: Path) -> None:
 
 
 def _write_folder(tiny_checkpoint: Path, folder: Path) -> list[Path]:
-    generate(_gen(tiny_checkpoint), folder, protocol="synthcity", limit=LIMIT,
-             run=RunSpec(progress=False))
+    generate(
+        _gen(tiny_checkpoint),
+        folder,
+        protocol="synthcity",
+        limit=LIMIT,
+        run=RunSpec(progress=False),
+    )
     return sorted(folder.glob("*.png"))
 
 
@@ -141,25 +161,49 @@ def test_untrained_generator_scores_below_real_photos(tiny_checkpoint: Path) -> 
 def test_cli_eval_writes_a_result_and_prints_json(tiny_checkpoint: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     out = tmp_path / "r.json"
-    args = ["eval", "--gen", str(tiny_checkpoint), "--data", "synthcity", "--limit", "4",
-            "--quiet", "--out", str(out), "--json"]
+    args = [
+        "eval",
+        "--gen",
+        str(tiny_checkpoint),
+        "--data",
+        "synthcity",
+        "--limit",
+        "4",
+        "--quiet",
+        "--out",
+        str(out),
+        "--json",
+    ]
     res = runner.invoke(main, args)
     assert res.exit_code == 0, res.output
     printed = json.loads(res.output)
     stored = read_result(out)
     assert printed["metrics"] == stored.metrics and stored.limit == 4
     assert stored.provenance["command"] == [
-        "p2pbench", "eval", "--gen", str(tiny_checkpoint), "--data", "synthcity", "--limit", "4",
-        "--quiet", "--out", str(out), "--json"]
-    table = runner.invoke(main, ["eval", "--real", "--data", "synthcity", "--limit", "4",
-                                 "--quiet"])
+        "p2pbench",
+        "eval",
+        "--gen",
+        str(tiny_checkpoint),
+        "--data",
+        "synthcity",
+        "--limit",
+        "4",
+        "--quiet",
+        "--out",
+        str(out),
+        "--json",
+    ]
+    table = runner.invoke(
+        main, ["eval", "--real", "--data", "synthcity", "--limit", "4", "--quiet"]
+    )
     assert table.exit_code == 0 and "Per-pixel acc." in table.output
 
 
 def test_cli_errors_exit_non_zero(tmp_path: Path) -> None:
     runner = CliRunner()
-    res = runner.invoke(main, ["eval", "--images", str(tmp_path / "nope"), "--data",
-                               "synthcity", "--quiet"])
+    res = runner.invoke(
+        main, ["eval", "--images", str(tmp_path / "nope"), "--data", "synthcity", "--quiet"]
+    )
     assert res.exit_code == 2 and "image folder not found" in res.output
     res = runner.invoke(main, ["eval", "--real", "--gen", __file__, "--data", "synthcity"])
     assert res.exit_code == 2
@@ -169,8 +213,12 @@ def test_cli_errors_exit_non_zero(tmp_path: Path) -> None:
 
 def test_limit_beyond_split_is_an_error() -> None:
     with pytest.raises(ValueError, match="exceeds"):
-        evaluate(RealImages(), protocol="synthcity", score=ScoreSpec(limit=101),
-                 run=RunSpec(progress=False))
+        evaluate(
+            RealImages(),
+            protocol="synthcity",
+            score=ScoreSpec(limit=101),
+            run=RunSpec(progress=False),
+        )
 
 
 def test_generate_uses_the_quantisation_rule(tiny_checkpoint: Path, tmp_path: Path) -> None:
@@ -192,14 +240,16 @@ def test_module_in_memory_scores_like_its_saved_file(training: bool, tmp_path: P
     module = reference_models.build_generator("unet64", seed=3, ngf=4)
     path = tmp_path / "g.pt"
     reference_models.save_generator(path, module, "unet64", reference_models.GeneratorConfig(ngf=4))
-    from_file = evaluate(str(path), protocol="synthcity", score=ScoreSpec(limit=LIMIT),
-                         run=RunSpec(progress=False))
+    from_file = evaluate(
+        str(path), protocol="synthcity", score=ScoreSpec(limit=LIMIT), run=RunSpec(progress=False)
+    )
     assert from_file.source["format"] == "p2pbench"
 
     module.train(training)
     rng = torch.get_rng_state()
-    result = evaluate(module, protocol="synthcity", score=ScoreSpec(limit=LIMIT),
-                      run=RunSpec(progress=False))
+    result = evaluate(
+        module, protocol="synthcity", score=ScoreSpec(limit=LIMIT), run=RunSpec(progress=False)
+    )
     assert torch.equal(torch.get_rng_state(), rng)
     assert module.training is training
     assert result.metrics == from_file.metrics and result.counts == from_file.counts
@@ -209,15 +259,21 @@ def test_module_in_memory_scores_like_its_saved_file(training: bool, tmp_path: P
     assert result.protocol["digest"] == get_protocol("synthcity").digest()
 
 
-@pytest.mark.parametrize("layer", [nn.BatchNorm2d(3), nn.Dropout(0.5)],
-                         ids=["batchnorm", "dropout"])
+@pytest.mark.parametrize(
+    "layer", [nn.BatchNorm2d(3), nn.Dropout(0.5)], ids=["batchnorm", "dropout"]
+)
 def test_plain_torch_module_needs_eval_mode(layer: nn.Module) -> None:
     module = nn.Sequential(nn.Conv2d(3, 3, 3, padding=1), layer, nn.Tanh())
     with pytest.raises(ValueError, match=re.escape("test_time_mode='eval'")):
-        evaluate(module, protocol="synthcity", score=ScoreSpec(limit=LIMIT),
-                 run=RunSpec(progress=False))
-    result = evaluate(GeneratorModule(module, test_time_mode="eval"), protocol="synthcity",
-                      score=ScoreSpec(limit=LIMIT), run=RunSpec(progress=False))
+        evaluate(
+            module, protocol="synthcity", score=ScoreSpec(limit=LIMIT), run=RunSpec(progress=False)
+        )
+    result = evaluate(
+        GeneratorModule(module, test_time_mode="eval"),
+        protocol="synthcity",
+        score=ScoreSpec(limit=LIMIT),
+        run=RunSpec(progress=False),
+    )
     assert result.protocol["test_time_mode"] == "eval"
     assert result.protocol["digest"] != get_protocol("synthcity").digest()
     assert result.source["format"] == "module" and result.n_images == LIMIT

@@ -33,16 +33,21 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "home"
 
 
-def _eval(ckpt: Path, weights: Path | None, batch_size: int = 3,
-          require: tuple[str, ...] = ()) -> Result:
-    return evaluate(GeneratorFile(str(ckpt)), protocol="synthcity",
-                    score=ScoreSpec(limit=LIMIT, require=require),
-                    run=RunSpec(batch_size=batch_size, progress=False),
-                    encoder=EncoderSpec(inception_weights=str(weights) if weights else None))
+def _eval(
+    ckpt: Path, weights: Path | None, batch_size: int = 3, require: tuple[str, ...] = ()
+) -> Result:
+    return evaluate(
+        GeneratorFile(str(ckpt)),
+        protocol="synthcity",
+        score=ScoreSpec(limit=LIMIT, require=require),
+        run=RunSpec(batch_size=batch_size, progress=False),
+        encoder=EncoderSpec(inception_weights=str(weights) if weights else None),
+    )
 
 
-def test_fid_is_kid_and_paired_metrics(tiny_checkpoint: Path, inception_weights_file: Path,
-                                       home: Path) -> None:
+def test_fid_is_kid_and_paired_metrics(
+    tiny_checkpoint: Path, inception_weights_file: Path, home: Path
+) -> None:
     first = _eval(tiny_checkpoint, inception_weights_file)
     m = first.metrics
     assert all(isinstance(m[k], float) for k in (*GENERATIVE, "l1", "psnr", "ssim"))
@@ -66,13 +71,14 @@ def test_fid_is_kid_and_paired_metrics(tiny_checkpoint: Path, inception_weights_
     g, _ = load_generator(tiny_checkpoint)
     fake = quantize_uint8(translate(g, batch.input, mode="paper", sample_ids=batch.sample_ids))
     ex = build_extractor("tf", inception_weights_file)
-    expected = frechet_distance(stats_from_features(ex(fake).pool3),
-                                stats_from_features(ex(quantize_uint8(batch.target)).pool3))
+    expected = frechet_distance(
+        stats_from_features(ex(fake).pool3),
+        stats_from_features(ex(quantize_uint8(batch.target)).pool3),
+    )
     assert m["fid"] == pytest.approx(expected, rel=1e-6)
 
 
-def test_missing_weights_are_reported_and_the_rest_runs(tiny_checkpoint: Path,
-                                                        home: Path) -> None:
+def test_missing_weights_are_reported_and_the_rest_runs(tiny_checkpoint: Path, home: Path) -> None:
     result = _eval(tiny_checkpoint, None)
     for k in GENERATIVE:
         value = result.metrics[k]
@@ -81,15 +87,31 @@ def test_missing_weights_are_reported_and_the_rest_runs(tiny_checkpoint: Path,
     assert isinstance(result.metrics["per_pixel_acc"], float)
     with pytest.raises(MetricUnavailableError, match="fid"):
         _eval(tiny_checkpoint, None, require=("fid",))
-    res = CliRunner().invoke(main, ["eval", "--gen", str(tiny_checkpoint), "--data",
-                                    "synthcity", "--limit", "2", "--quiet", "--require", "fid"])
+    res = CliRunner().invoke(
+        main,
+        [
+            "eval",
+            "--gen",
+            str(tiny_checkpoint),
+            "--data",
+            "synthcity",
+            "--limit",
+            "2",
+            "--quiet",
+            "--require",
+            "fid",
+        ],
+    )
     assert res.exit_code == 1 and "pt_inception-2015-12-05-6726825d.pth" in res.output
 
 
 def test_real_source_skips_paired_metrics(home: Path) -> None:
-    result = evaluate(RealImages(), protocol="synthcity",
-                      score=ScoreSpec(limit=4, metrics=("fcn", "paired")),
-                      run=RunSpec(progress=False))
+    result = evaluate(
+        RealImages(),
+        protocol="synthcity",
+        score=ScoreSpec(limit=4, metrics=("fcn", "paired")),
+        run=RunSpec(progress=False),
+    )
     assert "l1" not in result.metrics and "per_pixel_acc" in result.metrics
 
 
@@ -98,8 +120,7 @@ def test_stats_and_fid_commands(inception_weights_file: Path, home: Path, tmp_pa
 
     from p2pbench.data import build_dataset, quantize_uint8
 
-    data = build_dataset("synthcity", "val", size=64, direction="BtoA", seed=0, data_root=None,
-                         n=6)
+    data = build_dataset("synthcity", "val", size=64, direction="BtoA", seed=0, data_root=None, n=6)
     for name, attr in (("a", "target"), ("b", "input")):
         (tmp_path / name).mkdir()
         for i in range(6):
@@ -110,16 +131,19 @@ def test_stats_and_fid_commands(inception_weights_file: Path, home: Path, tmp_pa
     folders = runner.invoke(main, ["fid", str(tmp_path / "a"), str(tmp_path / "b"), *w, "--json"])
     assert folders.exit_code == 0, folders.output
     for name in ("a", "b"):
-        res = runner.invoke(main, ["stats", str(tmp_path / name), "--out",
-                                   str(tmp_path / f"{name}.npz"), *w])
+        res = runner.invoke(
+            main, ["stats", str(tmp_path / name), "--out", str(tmp_path / f"{name}.npz"), *w]
+        )
         assert res.exit_code == 0, res.output
     npz = runner.invoke(main, ["fid", str(tmp_path / "a.npz"), str(tmp_path / "b.npz"), "--json"])
     import json
 
-    assert json.loads(npz.output)["fid"] == pytest.approx(json.loads(folders.output)["fid"],
-                                                           rel=1e-6)
+    assert json.loads(npz.output)["fid"] == pytest.approx(
+        json.loads(folders.output)["fid"], rel=1e-6
+    )
     assert json.loads(folders.output)["fid"] > 0
-    res = runner.invoke(main, ["stats", "--protocol", "synthcity", "--out",
-                               str(tmp_path / "ref.pt"), *w])
+    res = runner.invoke(
+        main, ["stats", "--protocol", "synthcity", "--out", str(tmp_path / "ref.pt"), *w]
+    )
     assert res.exit_code == 0, res.output
     assert (tmp_path / "ref.pt").is_file()

@@ -26,15 +26,26 @@ from fcn.fcn8s import (
 )
 
 CAFFE_NAMES = [f"conv{b}_{i}" for b, d in enumerate((2, 2, 3, 3, 3), 1) for i in range(1, d + 1)]
-CAFFE_NAMES += ["fc6_cs", "fc7_cs", "score_fr", "upscore2", "score_pool4", "upscore_pool4",
-                "score_pool3", "upscore8"]
+CAFFE_NAMES += [
+    "fc6_cs",
+    "fc7_cs",
+    "score_fr",
+    "upscore2",
+    "score_pool4",
+    "upscore_pool4",
+    "score_pool3",
+    "upscore8",
+]
 
 
 def _record_sizes(model: nn.Module, height: int, width: int) -> dict[str, tuple[int, int]]:
     sizes: dict[str, tuple[int, int]] = {}
-    handles = [m.register_forward_hook(
-        lambda _m, _i, out, name=name: sizes.__setitem__(name, tuple(out.shape[-2:])))
-        for name, m in model.named_children()]
+    handles = [
+        m.register_forward_hook(
+            lambda _m, _i, out, name=name: sizes.__setitem__(name, tuple(out.shape[-2:]))
+        )
+        for name, m in model.named_children()
+    ]
     device = next(model.parameters()).device
     out = model(torch.empty(1, 3, height, width, device=device))
     for h in handles:
@@ -104,8 +115,20 @@ def _caffe_sizes(h: int) -> dict[str, int]:
     return out
 
 
-@pytest.mark.parametrize("size", [(1024, 2048), (256, 256), (500, 375), (375, 500), (1, 1),
-                                  (31, 47), (97, 130), (512, 1024), (33, 2)])
+@pytest.mark.parametrize(
+    "size",
+    [
+        (1024, 2048),
+        (256, 256),
+        (500, 375),
+        (375, 500),
+        (1, 1),
+        (31, 47),
+        (97, 130),
+        (512, 1024),
+        (33, 2),
+    ],
+)
 def test_sizes_follow_caffe_arithmetic(meta_fcn: FCN8s, size: tuple[int, int]) -> None:
     got = _record_sizes(meta_fcn, *size)
     ref_h, ref_w = _caffe_sizes(size[0]), _caffe_sizes(size[1])
@@ -127,8 +150,11 @@ def _reference_forward(sd: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Te
     for b, depth in enumerate((2, 2, 3, 3, 3), 1):
         for i in range(1, depth + 1):
             n = f"conv{b}_{i}"
-            h = F.relu(F.conv2d(h, sd[f"{n}.weight"], sd[f"{n}.bias"], padding=100 if n ==
-                                "conv1_1" else 1))
+            h = F.relu(
+                F.conv2d(
+                    h, sd[f"{n}.weight"], sd[f"{n}.bias"], padding=100 if n == "conv1_1" else 1
+                )
+            )
         h = F.max_pool2d(h, 2, 2, ceil_mode=True)
         blobs[f"pool{b}"] = h
     h = F.relu(F.conv2d(h, sd["fc6_cs.weight"], sd["fc6_cs.bias"]))
@@ -136,12 +162,12 @@ def _reference_forward(sd: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Te
     score_fr = F.conv2d(h, sd["score_fr.weight"], sd["score_fr.bias"])
     up2 = F.conv_transpose2d(score_fr, sd["upscore2.weight"], stride=2)
     sp4 = F.conv2d(blobs["pool4"], sd["score_pool4.weight"], sd["score_pool4.bias"])
-    fuse4 = up2 + sp4[:, :, 5:5 + up2.shape[2], 5:5 + up2.shape[3]]
+    fuse4 = up2 + sp4[:, :, 5 : 5 + up2.shape[2], 5 : 5 + up2.shape[3]]
     up4 = F.conv_transpose2d(fuse4, sd["upscore_pool4.weight"], stride=2)
     sp3 = F.conv2d(blobs["pool3"], sd["score_pool3.weight"], sd["score_pool3.bias"])
-    fuse3 = up4 + sp3[:, :, 9:9 + up4.shape[2], 9:9 + up4.shape[3]]
+    fuse3 = up4 + sp3[:, :, 9 : 9 + up4.shape[2], 9 : 9 + up4.shape[3]]
     up8 = F.conv_transpose2d(fuse3, sd["upscore8.weight"], stride=8)
-    return up8[:, :, 31:31 + x.shape[2], 31:31 + x.shape[3]]
+    return up8[:, :, 31 : 31 + x.shape[2], 31 : 31 + x.shape[3]]
 
 
 def test_forward_matches_functional_reference(tiny_arch: FCN8sArch) -> None:
@@ -167,12 +193,15 @@ def test_preprocess_is_caffe_bgr_minus_mean() -> None:
     torch.testing.assert_close(caffe_preprocess(rgb.float()), out)
 
 
-@pytest.mark.parametrize("bad, message", [
-    (torch.zeros(3, 4, 4, dtype=torch.uint8), "N×3×H×W"),
-    (torch.zeros(1, 4, 4, 4, dtype=torch.uint8), "N×3×H×W"),
-    (torch.full((1, 3, 2, 2), -0.5), "0..255"),
-    (torch.zeros(1, 3, 2, 2, dtype=torch.int32), "uint8 or float"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (torch.zeros(3, 4, 4, dtype=torch.uint8), "N×3×H×W"),
+        (torch.zeros(1, 4, 4, 4, dtype=torch.uint8), "N×3×H×W"),
+        (torch.full((1, 3, 2, 2), -0.5), "0..255"),
+        (torch.zeros(1, 3, 2, 2, dtype=torch.int32), "uint8 or float"),
+    ],
+)
 def test_preprocess_rejects(bad: torch.Tensor, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         caffe_preprocess(bad)

@@ -22,8 +22,9 @@ SEED = 2017
 
 
 @pytest.mark.slow
-def test_full_size_caffemodel(writer: ModuleType, tmp_path: Path,
-                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_full_size_caffemodel(
+    writer: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("P2PBENCH_HOME", str(tmp_path / "home"))
     path = tmp_path / W.OFFICIAL_FILE_NAME
     layers = writer.fcn8s_layers()
@@ -49,8 +50,9 @@ def test_full_size_caffemodel(writer: ModuleType, tmp_path: Path,
             assert flat.size == int(np.prod(shape))
             for j in {0, flat.size - 1, *rng.integers(0, flat.size, 5).tolist()}:
                 assert flat[j] == values(spec.name, i, j, j + 1)[0], (spec.name, key, j)
-    np.testing.assert_array_equal(model.upscore8.weight.detach().numpy().ravel(),
-                                  values("upscore8", 0, 0, 20 * 20 * 16 * 16))
+    np.testing.assert_array_equal(
+        model.upscore8.weight.detach().numpy().ravel(), values("upscore8", 0, 0, 20 * 20 * 16 * 16)
+    )
 
     labels = predict(model, torch.zeros(1, 3, 8, 8, dtype=torch.uint8))
     assert labels.shape == (1, 8, 8)

@@ -24,27 +24,36 @@ def test_negative_int64_is_ten_bytes(writer: ModuleType) -> None:
 
 
 def test_fields_in_order_and_payloads(writer: ModuleType) -> None:
-    data = (writer.key(1, 0) + writer.varint(150) + writer.delimited(2, b"hello")
-            + writer.key(3, 5) + struct.pack("<f", 1.5) + writer.key(200, 1)
-            + struct.pack("<d", -2.0))
+    data = (
+        writer.key(1, 0)
+        + writer.varint(150)
+        + writer.delimited(2, b"hello")
+        + writer.key(3, 5)
+        + struct.pack("<f", 1.5)
+        + writer.key(200, 1)
+        + struct.pack("<d", -2.0)
+    )
     fields = list(pw.iter_fields(data, 0, len(data)))
     assert [(f.number, f.wire_type) for f in fields] == [(1, 0), (2, 2), (3, 5), (200, 1)]
     assert fields[0].value == 150
     assert pw.string(data, fields[1]) == "hello"
-    assert struct.unpack("<f", data[fields[2].start:fields[2].end]) == (1.5,)
+    assert struct.unpack("<f", data[fields[2].start : fields[2].end]) == (1.5,)
     assert fields[3].end == len(data)
 
 
-@pytest.mark.parametrize("data, message, offset", [
-    (b"\x00\x01", "field number 0", 0),
-    (b"\x0e\x01", "wire type 6 does not exist", 0),
-    (b"\x0f\x01", "wire type 7 does not exist", 0),
-    (b"\x0b\x01", "groups", 0),
-    (b"\x08\x80\x80", "varint runs past the end", 1),
-    (b"\x08" + b"\xff" * 11, "varint longer than 10 bytes", 1),
-    (b"\x12\x05abc", "declares 5 bytes, only 3 remain", 0),
-    (b"\x0d\x00\x00", "needs 4 bytes, 2 remain", 0),
-])
+@pytest.mark.parametrize(
+    "data, message, offset",
+    [
+        (b"\x00\x01", "field number 0", 0),
+        (b"\x0e\x01", "wire type 6 does not exist", 0),
+        (b"\x0f\x01", "wire type 7 does not exist", 0),
+        (b"\x0b\x01", "groups", 0),
+        (b"\x08\x80\x80", "varint runs past the end", 1),
+        (b"\x08" + b"\xff" * 11, "varint longer than 10 bytes", 1),
+        (b"\x12\x05abc", "declares 5 bytes, only 3 remain", 0),
+        (b"\x0d\x00\x00", "needs 4 bytes, 2 remain", 0),
+    ],
+)
 def test_malformed_bytes(data: bytes, message: str, offset: int) -> None:
     with pytest.raises(pw.WireFormatError, match=message) as info:
         list(pw.iter_fields(data, 0, len(data)))
@@ -58,7 +67,7 @@ def test_packed_floats_are_zero_copy_views(writer: ModuleType) -> None:
     field = pw.read_field(data, 1, len(data))
     arr = pw.packed_fixed(data, field, "<f4")
     np.testing.assert_array_equal(arr, values)
-    data[field.start:field.start + 4] = struct.pack("<f", 7.0)
+    data[field.start : field.start + 4] = struct.pack("<f", 7.0)
     assert arr[0] == 7.0  # a view of the buffer, not a copy
 
 

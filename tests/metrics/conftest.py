@@ -34,13 +34,13 @@ def make_images():
 
 @pytest.fixture(scope="session")
 def fake(make_images) -> torch.Tensor:
-    """"Generated" images: N_IMAGES smooth random 64×64 images."""
+    """ "Generated" images: N_IMAGES smooth random 64×64 images."""
     return make_images(N_IMAGES, 64, seed=11)
 
 
 @pytest.fixture(scope="session")
 def real(make_images) -> torch.Tensor:
-    """"Real" images: another, brighter distribution."""
+    """ "Real" images: another, brighter distribution."""
     return make_images(N_IMAGES, 64, seed=12, shift=0.15)
 
 

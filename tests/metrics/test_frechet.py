@@ -37,17 +37,22 @@ def scipy_fid(x: np.ndarray, y: np.ndarray) -> float:
 def nuclear_trace(x: np.ndarray, y: np.ndarray) -> float:
     """tr(Σ₁Σ₂)^½ exactly: the singular values of the centred cross product (independent route)."""
     a, b = x - x.mean(0), y - y.mean(0)
-    return float(np.linalg.svd(a @ b.T, compute_uv=False).sum()
-                 / np.sqrt((len(x) - 1) * (len(y) - 1)))
+    return float(
+        np.linalg.svd(a @ b.T, compute_uv=False).sum() / np.sqrt((len(x) - 1) * (len(y) - 1))
+    )
 
 
 def ours(x: np.ndarray, y: np.ndarray) -> float:
-    return frechet_distance(stats_from_features(torch.from_numpy(x)),
-                            stats_from_features(torch.from_numpy(y)))
+    return frechet_distance(
+        stats_from_features(torch.from_numpy(x)), stats_from_features(torch.from_numpy(y))
+    )
 
 
-@pytest.mark.parametrize("n1,n2,d", [(400, 300, 64), (40, 30, 64), (20, 200, 96)],
-                         ids=["full-rank", "rank-deficient", "one-rank-deficient"])
+@pytest.mark.parametrize(
+    "n1,n2,d",
+    [(400, 300, 64), (40, 30, 64), (20, 200, 96)],
+    ids=["full-rank", "rank-deficient", "one-rank-deficient"],
+)
 def test_equals_scipy_sqrtm_formula(n1: int, n2: int, d: int) -> None:
     x, y = features(n1, d, 1), features(n2, d, 2, shift=0.2)
     assert ours(x, y) == pytest.approx(scipy_fid(x, y), rel=1e-6)
@@ -68,8 +73,12 @@ def test_2048_dims_equals_scipy_and_exact(n: int) -> None:
     value = ours(x, y)
     assert value == pytest.approx(scipy_fid(x, y), rel=1e-6)
     diff = x.mean(0) - y.mean(0)
-    exact = (diff @ diff + np.trace(np.cov(x, rowvar=False)) + np.trace(np.cov(y, rowvar=False))
-             - 2 * nuclear_trace(x, y))
+    exact = (
+        diff @ diff
+        + np.trace(np.cov(x, rowvar=False))
+        + np.trace(np.cov(y, rowvar=False))
+        - 2 * nuclear_trace(x, y)
+    )
     assert value == pytest.approx(exact, rel=1e-10)
 
 
@@ -100,8 +109,9 @@ def test_closed_form_for_commuting_covariances() -> None:
 def test_sums_give_np_cov() -> None:
     x = torch.from_numpy(features(30, 24, 10))
     s = stats_from_sums(30, x.sum(0), x.T @ x)
-    np.testing.assert_allclose(s.sigma.numpy(), np.cov(x.numpy(), rowvar=False), rtol=1e-10,
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        s.sigma.numpy(), np.cov(x.numpy(), rowvar=False), rtol=1e-10, atol=1e-12
+    )
     np.testing.assert_allclose(s.mu.numpy(), x.numpy().mean(0), rtol=1e-14)
     assert s.n == 30 and s.sigma.dtype == torch.float64
     with pytest.raises(ValueError, match="at least 2"):

@@ -45,12 +45,21 @@ def fidelity(inception_weights_file, fake, real, settings) -> dict:
     import torch_fidelity
 
     return torch_fidelity.calculate_metrics(
-        input1=Images(fake), input2=Images(real), fid=True, isc=True, kid=True, cuda=False,
+        input1=Images(fake),
+        input2=Images(real),
+        fid=True,
+        isc=True,
+        kid=True,
+        cuda=False,
         feature_extractor_weights_path=str(inception_weights_file),
-        isc_splits=settings["is_splits"], kid_subsets=settings["kid_subsets"],
-        kid_subset_size=settings["kid_subset_size"], rng_seed=settings["seed"], cache=False,
+        isc_splits=settings["is_splits"],
+        kid_subsets=settings["kid_subsets"],
+        kid_subset_size=settings["kid_subset_size"],
+        rng_seed=settings["seed"],
+        cache=False,
         verbose=False,
-        batch_size=N, save_cpu_ram=True,  # one batch of N, no worker processes
+        batch_size=N,
+        save_cpu_ram=True,  # one batch of N, no worker processes
     )
 
 
@@ -60,8 +69,7 @@ def test_fid_is_kid_equal_torch_fidelity(ours: GenerativeMetrics, fidelity: dict
     assert values["fid"] == pytest.approx(fidelity["frechet_inception_distance"], rel=1e-6)
     assert values["is_mean"] == pytest.approx(fidelity["inception_score_mean"], rel=1e-9)
     assert values["is_std"] == pytest.approx(fidelity["inception_score_std"], rel=1e-9, abs=1e-12)
-    assert values["kid_mean"] == pytest.approx(
-        fidelity["kernel_inception_distance_mean"], rel=1e-5)
+    assert values["kid_mean"] == pytest.approx(fidelity["kernel_inception_distance_mean"], rel=1e-5)
     assert values["kid_std"] == pytest.approx(fidelity["kernel_inception_distance_std"], rel=1e-5)
     assert values["fid"] > 1 and values["is_mean"] > 1.01 and values["kid_mean"] > 0
     details = ours.describe()
@@ -141,7 +149,8 @@ def test_kid_gram_and_per_subset_paths_agree(feats, monkeypatch) -> None:
     full = kid_module.kernel_inception_distance(f.pool3, r.pool3, 10, 6)
     monkeypatch.setattr(kid_module, "GRAM_LIMIT", 0)
     assert kid_module.kernel_inception_distance(f.pool3, r.pool3, 10, 6) == pytest.approx(
-        full, rel=1e-12)
+        full, rel=1e-12
+    )
 
 
 def test_unavailable_weights_make_every_value_unavailable(fake) -> None:
@@ -154,6 +163,7 @@ def test_unavailable_weights_make_every_value_unavailable(fake) -> None:
 
 
 # ---- two processes (gloo) -------------------------------------------------------------------
+
 
 def _worker(rank: int, world: int, init: str, data: str, out: str) -> None:
     dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
@@ -177,8 +187,11 @@ def _worker(rank: int, world: int, init: str, data: str, out: str) -> None:
 @pytest.mark.slow
 def test_three_processes_equal_one(feats, tmp_path) -> None:
     f, r = feats
-    data = {"fake": f.pool3[:10].clone(), "logits": f.logits_unbiased[:10].clone(),
-            "real": r.pool3[:10].clone()}
+    data = {
+        "fake": f.pool3[:10].clone(),
+        "logits": f.logits_unbiased[:10].clone(),
+        "real": r.pool3[:10].clone(),
+    }
     torch.save(data, tmp_path / "data.pt")
     fid, is_, kid = FID(), InceptionScore(splits=3), KID(subsets=5, subset_size=4)
     fid.update(data["fake"])
@@ -188,10 +201,14 @@ def test_three_processes_equal_one(feats, tmp_path) -> None:
     kid.update(data["real"], range(10), real=True)
     single = {"fid": fid.compute(), **is_.compute(), **kid.compute()}
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    mp.spawn(_worker, args=(3, f"file://{tmp_path / 'init'}", str(tmp_path / "data.pt"),
-                            str(tmp_path)), nprocs=3)
+    mp.spawn(
+        _worker,
+        args=(3, f"file://{tmp_path / 'init'}", str(tmp_path / "data.pt"), str(tmp_path)),
+        nprocs=3,
+    )
     for rank in range(3):
         result = json.loads((tmp_path / f"rank{rank}.json").read_text())
         assert result["fid"] == pytest.approx(single["fid"], rel=1e-12)
         assert {k: v for k, v in result.items() if k != "fid"} == {
-            k: v for k, v in single.items() if k != "fid"}
+            k: v for k, v in single.items() if k != "fid"
+        }

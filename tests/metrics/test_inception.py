@@ -36,7 +36,8 @@ HAS_CLEAN_FID = importlib.util.find_spec("cleanfid") is not None
 @pytest.fixture(scope="module")
 def torch_fidelity_net(inception_weights_file: Path) -> FeatureExtractorInceptionV3:
     return FeatureExtractorInceptionV3(
-        "inception-v3-compat", ["2048", "logits_unbiased"],
+        "inception-v3-compat",
+        ["2048", "logits_unbiased"],
         feature_extractor_weights_path=str(inception_weights_file),
     )
 
@@ -49,11 +50,10 @@ def no_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "torch" / "hub" / "checkpoints"
 
 
-@pytest.mark.parametrize(
-    "size", [(64, 64), (256, 256), (256, 512), (1024, 1024)]
-)
-def test_tf_mode_is_bit_identical_to_torch_fidelity(size, torch_fidelity_net,
-                                                    inception_weights_file, make_images) -> None:
+@pytest.mark.parametrize("size", [(64, 64), (256, 256), (256, 512), (1024, 1024)])
+def test_tf_mode_is_bit_identical_to_torch_fidelity(
+    size, torch_fidelity_net, inception_weights_file, make_images
+) -> None:
     images = make_images(2, size, seed=sum(size))
     with torch.no_grad():
         pool3, logits = torch_fidelity_net(images)
@@ -65,8 +65,9 @@ def test_tf_mode_is_bit_identical_to_torch_fidelity(size, torch_fidelity_net,
 
 
 @pytest.mark.skipif(not HAS_PYTORCH_FID, reason="pytorch-fid not installed (optional reference)")
-def test_pytorch_fid_mode_equals_pytorch_fid(inception_weights_file, make_images,
-                                             tmp_path, monkeypatch) -> None:
+def test_pytorch_fid_mode_equals_pytorch_fid(
+    inception_weights_file, make_images, tmp_path, monkeypatch
+) -> None:
     from pytorch_fid.inception import InceptionV3 as PytorchFidInception
 
     hub = tmp_path / "torch" / "hub" / "checkpoints"
@@ -125,12 +126,19 @@ def test_describe_records_mode_and_weights(inception_weights_file) -> None:
 
 # ---- weights: lookup, checksums, safe loading ----------------------------------------------
 
+
 def test_missing_weights_message_lists_names_places_and_sources(no_weights) -> None:
     with pytest.raises(W.InceptionWeightsNotFound) as e:
         W.load_inception_weights()
     msg = str(e.value)
-    for text in (*W.OFFICIAL_NAMES, *W.OFFICIAL_URLS, W.ENV_WEIGHTS, "--inception-weights",
-                 str(no_weights / W.TORCH_FIDELITY_NAME), str(no_weights / W.PYTORCH_FID_NAME)):
+    for text in (
+        *W.OFFICIAL_NAMES,
+        *W.OFFICIAL_URLS,
+        W.ENV_WEIGHTS,
+        "--inception-weights",
+        str(no_weights / W.TORCH_FIDELITY_NAME),
+        str(no_weights / W.PYTORCH_FID_NAME),
+    ):
         assert text in msg
     result = try_build_extractor("tf")
     assert isinstance(result, Unavailable) and result.reason == msg

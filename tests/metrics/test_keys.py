@@ -17,8 +17,12 @@ from reference_models import build_generator
 
 def _evaluate(metrics: tuple[str, ...]) -> Result:
     # an untrained tiny generator: the paired metrics need generated images, not the real ones
-    return evaluate(build_generator("unet64", seed=3, ngf=4), protocol="synthcity",
-                    score=ScoreSpec(limit=4, metrics=metrics), run=RunSpec(progress=False))
+    return evaluate(
+        build_generator("unet64", seed=3, ngf=4),
+        protocol="synthcity",
+        score=ScoreSpec(limit=4, metrics=metrics),
+        run=RunSpec(progress=False),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +57,9 @@ def test_table_columns_follow_keys_order_labels_and_directions(fcn_paired: Resul
     table = build_table([full])
     assert table.metrics == RANKED
     assert table.directions == {m: METRICS[m].direction for m in RANKED}
-    header = next(line for line in render_table(table, "md").splitlines()
-                  if line.startswith("| variant"))
+    header = next(
+        line for line in render_table(table, "md").splitlines() if line.startswith("| variant")
+    )
     cells = [c.strip() for c in header.strip("|").split("|")]
     assert cells == ["variant", "n", *(f"{METRICS[m].label} {METRICS[m].arrow}" for m in RANKED)]
     # a result's own metrics: the ranked ones it has a number for, in the keys' order

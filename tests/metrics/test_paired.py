@@ -23,8 +23,11 @@ def numpy_l1(p: np.ndarray, t: np.ndarray) -> float:
 
 
 def numpy_psnr(p: np.ndarray, t: np.ndarray) -> float:
-    return float(np.mean([10 * np.log10(255.0**2 / np.mean((a - b) ** 2))
-                          for a, b in zip(p, t, strict=True)]))
+    return float(
+        np.mean(
+            [10 * np.log10(255.0**2 / np.mean((a - b) ** 2)) for a, b in zip(p, t, strict=True)]
+        )
+    )
 
 
 def numpy_ssim(p: np.ndarray, t: np.ndarray, k: int = 11, sigma: float = 1.5) -> float:

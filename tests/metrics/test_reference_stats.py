@@ -62,8 +62,9 @@ def test_npz_round_trip(ours, extractor, fake, feats, settings, tmp_path) -> Non
     path = tmp_path / "real.npz"
     export_npz(stats, path)
     with np.load(path) as f:
-        np.testing.assert_allclose(f["sigma"], np.cov(feats[1].pool3.numpy(), rowvar=False),
-                                   rtol=1e-10, atol=1e-13)
+        np.testing.assert_allclose(
+            f["sigma"], np.cov(feats[1].pool3.numpy(), rowvar=False), rtol=1e-10, atol=1e-13
+        )
         assert f["mu"].dtype == np.float64
     imported = import_npz(path)
     g = stats.gaussian()
@@ -82,8 +83,10 @@ def test_npz_files_give_pytorch_fids_value(tmp_path) -> None:
     from pytorch_fid.fid_score import calculate_frechet_distance
 
     g = torch.Generator().manual_seed(0)
-    a, b = torch.rand(40, 64, generator=g, dtype=torch.float64), torch.rand(30, 64, generator=g,
-                                                                             dtype=torch.float64)
+    a, b = (
+        torch.rand(40, 64, generator=g, dtype=torch.float64),
+        torch.rand(30, 64, generator=g, dtype=torch.float64),
+    )
     export_npz(stats_from_features(a), tmp_path / "a.npz")
     export_npz(stats_from_features(b), tmp_path / "b.npz")
     with np.load(tmp_path / "a.npz") as x, np.load(tmp_path / "b.npz") as y:
@@ -111,14 +114,16 @@ def test_folders_npz_and_in_memory_agree(extractor, real, ours, tmp_path) -> Non
     assert from_folder.provenance["mode"] == "tf" and from_folder.n == N
     export_npz(ours.fid._stats("fake"), tmp_path / "fake.npz")
     expected = ours.compute()["fid"]
-    mixed = fid_between(tmp_path / "fake.npz", tmp_path / "real", "tf", extractor.weights,
-                        batch_size=N)
+    mixed = fid_between(
+        tmp_path / "fake.npz", tmp_path / "real", "tf", extractor.weights, batch_size=N
+    )
     assert mixed["fid"] == pytest.approx(expected, rel=1e-10)
     assert [i["kind"] for i in mixed["inputs"]] == ["npz", "folder"]
     assert mixed["inputs"][1]["inception"]["mode"] == "tf"
     save_stats(from_folder, tmp_path / "real.pt")
     assert fid_between(tmp_path / "fake.npz", tmp_path / "real.pt")["fid"] == pytest.approx(
-        expected, rel=1e-10)
+        expected, rel=1e-10
+    )
     with pytest.raises(ValueError, match="mode 'tf', not 'clean'"):
         fid_between(tmp_path / "fake.npz", tmp_path / "real.pt", mode="clean")
     with pytest.raises(ValueError, match="expected an image folder"):

@@ -32,15 +32,17 @@ class LayerSpec:
     blob_shapes: tuple[tuple[int, ...], ...] = ()
 
 
-def fcn8s_layers(channels: Sequence[int] = (64, 128, 256, 512, 512), fc_channels: int = 4096,
-                 num_classes: int = 20) -> list[LayerSpec]:
+def fcn8s_layers(
+    channels: Sequence[int] = (64, 128, 256, 512, 512),
+    fc_channels: int = 4096,
+    num_classes: int = 20,
+) -> list[LayerSpec]:
     """The deploy network's layers in file order, with Caffe's blob shapes (weight, bias)."""
     layers = [LayerSpec("data", "Input")]
     depths, cin = (2, 2, 3, 3, 3), 3
     for b, (width, depth) in enumerate(zip(channels, depths, strict=True), start=1):
         for i in range(1, depth + 1):
-            layers.append(LayerSpec(f"conv{b}_{i}", "Convolution",
-                                    ((width, cin, 3, 3), (width,))))
+            layers.append(LayerSpec(f"conv{b}_{i}", "Convolution", ((width, cin, 3, 3), (width,))))
             layers.append(LayerSpec(f"relu{b}_{i}", "ReLU"))
             cin = width
         layers.append(LayerSpec(f"pool{b}", "Pooling"))
@@ -67,6 +69,7 @@ def fcn8s_layers(channels: Sequence[int] = (64, 128, 256, 512, 512), fc_channels
 
 def hashed_values(seed: int) -> Values:
     """Values in [-1, 1), exact in float32, any element computable on its own."""
+
     def values(layer: str, blob: int, start: int, stop: int) -> np.ndarray:
         salt = np.uint64((zlib.crc32(layer.encode()) * 7919 + blob * 104729 + seed) & 0xFFFFFFFF)
         x = np.arange(start, stop, dtype=np.uint64) * np.uint64(0x9E3779B1) + salt
@@ -75,6 +78,7 @@ def hashed_values(seed: int) -> Values:
         x = (x * np.uint64(0x2C1B3C6D)) & np.uint64(0xFFFFFFFF)
         x ^= x >> np.uint64(12)
         return ((x >> np.uint64(8)).astype(np.float32) / np.float32(1 << 23)) - np.float32(1)
+
     return values
 
 
@@ -138,8 +142,13 @@ def _data_chunks(layer: str, blob: int, count: int, values: Values, enc: Encodin
             yield rec.tobytes()
 
 
-def write_caffemodel(out: BinaryIO, layers: Sequence[LayerSpec], values: Values,
-                     enc: Encoding = Encoding(), net_name: str = "FCN8s") -> None:
+def write_caffemodel(
+    out: BinaryIO,
+    layers: Sequence[LayerSpec],
+    values: Values,
+    enc: Encoding = Encoding(),
+    net_name: str = "FCN8s",
+) -> None:
     """Stream a NetParameter to `out`, one layer after another.
 
     V1 has no Input or Crop layer types: the legacy encoding leaves such layers out.
@@ -156,11 +165,14 @@ def write_caffemodel(out: BinaryIO, layers: Sequence[LayerSpec], values: Values,
         if enc.legacy:
             head = delimited(4, spec.name.encode()) + key(5, 0) + varint(V1_ENUM[spec.type])
         else:
-            head = (delimited(1, spec.name.encode()) + delimited(2, spec.type.encode())
-                    + delimited(3, b"bottom") + delimited(4, spec.name.encode()))
+            head = (
+                delimited(1, spec.name.encode())
+                + delimited(2, spec.type.encode())
+                + delimited(3, b"bottom")
+                + delimited(4, spec.name.encode())
+            )
         blob_field = 6 if enc.legacy else 7
-        body = len(head) + sum(len(key(blob_field, 2)) + len(varint(n)) + n
-                               for *_, n in blobs)
+        body = len(head) + sum(len(key(blob_field, 2)) + len(varint(n)) + n for *_, n in blobs)
         tail = b"" if enc.legacy or not spec.blob_shapes else _conv_param(spec)
         out.write(key(2 if enc.legacy else 100, 2) + varint(body + len(tail)) + head)
         for i, count, blob_head, n in blobs:
@@ -173,12 +185,20 @@ def write_caffemodel(out: BinaryIO, layers: Sequence[LayerSpec], values: Values,
 def _conv_param(spec: LayerSpec) -> bytes:
     """A convolution_param (field 106) after the blobs, for the reader to skip."""
     num_output, kernel = spec.blob_shapes[0][0], spec.blob_shapes[0][-1]
-    return delimited(106, key(1, 0) + varint(num_output) + key(4, 0) + varint(kernel)
-                     + key(2, 0) + varint(len(spec.blob_shapes) == 2))
+    return delimited(
+        106,
+        key(1, 0)
+        + varint(num_output)
+        + key(4, 0)
+        + varint(kernel)
+        + key(2, 0)
+        + varint(len(spec.blob_shapes) == 2),
+    )
 
 
-def encode_caffemodel(layers: Sequence[LayerSpec], values: Values,
-                      enc: Encoding = Encoding(), net_name: str = "FCN8s") -> bytes:
+def encode_caffemodel(
+    layers: Sequence[LayerSpec], values: Values, enc: Encoding = Encoding(), net_name: str = "FCN8s"
+) -> bytes:
     buf = io.BytesIO()
     write_caffemodel(buf, layers, values, enc, net_name)
     return buf.getvalue()

@@ -30,7 +30,6 @@ REL_SUM = 1e-5
 ABS_VALUE = 1e-5
 
 
-
 def _load_fixture() -> ModuleType:
     """Import tests/reference/port_fixture.py by path (tests/ is not a package)."""
     spec = importlib.util.spec_from_file_location(

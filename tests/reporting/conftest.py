@@ -20,8 +20,9 @@ def result_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """`real` (the Ground-truth row) and an untrained unet64 scored with seeds 0 and 1."""
     root = tmp_path_factory.mktemp("results")
     checkpoint = root / "g.pt"
-    save_generator(checkpoint, build_generator("unet64", seed=3, ngf=4), "unet64",
-                   GeneratorConfig(ngf=4))
+    save_generator(
+        checkpoint, build_generator("unet64", seed=3, ngf=4), "unet64", GeneratorConfig(ngf=4)
+    )
     score = ScoreSpec(limit=LIMIT, metrics=("fcn",))
     runs = {
         "real": (RealImages(), RunSpec(progress=False)),

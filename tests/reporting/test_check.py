@@ -34,19 +34,22 @@ def _junit(path: Path) -> ET.Element:
 
 def test_identical_result_passes(result_files: dict, tmp_path: Path) -> None:
     junit = tmp_path / "junit.xml"
-    code, out = _check(result_files["seed0"], "--baseline", result_files["seed0"],
-                       "--junit", junit)
+    code, out = _check(result_files["seed0"], "--baseline", result_files["seed0"], "--junit", junit)
     assert code == 0, out
     assert "| metric | baseline | result | delta | tolerance | status |" in out
     assert out.count("| ok |") == 3 and "check: pass" in out
     suite = _junit(junit)
     assert [c.get("name") for c in suite.iter("testcase")] == [
-        "per_pixel_acc", "per_class_acc", "class_iou"]
+        "per_pixel_acc",
+        "per_class_acc",
+        "class_iou",
+    ]
     assert suite.get("failures") == "0" and not list(suite.iter("failure"))
 
 
-def test_worse_accuracy_is_a_regression_better_is_an_improvement(result_files: dict,
-                                                                 tmp_path: Path) -> None:
+def test_worse_accuracy_is_a_regression_better_is_an_improvement(
+    result_files: dict, tmp_path: Path
+) -> None:
     worse, better = result_files["seed1"], result_files["seed0"]  # seed 1 scores lower
     assert read_result(worse).metrics["class_iou"] < read_result(better).metrics["class_iou"]
     junit = tmp_path / "junit.xml"
@@ -62,25 +65,34 @@ def test_worse_accuracy_is_a_regression_better_is_an_improvement(result_files: d
 
 def test_tolerances_absorb_a_small_worsening(result_files: dict) -> None:
     worse, better = read_result(result_files["seed1"]), read_result(result_files["seed0"])
-    gaps = {m: better.metrics[m] - worse.metrics[m]
-            for m in ("per_pixel_acc", "per_class_acc", "class_iou")}
+    gaps = {
+        m: better.metrics[m] - worse.metrics[m]
+        for m in ("per_pixel_acc", "per_class_acc", "class_iou")
+    }
     exact = compare(worse, better, Tolerances(gaps))  # a change equal to the tolerance passes
     assert [c.status for c in exact.checks] == ["ok"] * 3 and not exact.regressed
     tighter = compare(worse, better, Tolerances({m: g * 0.99 for m, g in gaps.items()}))
     assert [c.status for c in tighter.checks] == ["regressed"] * 3
     rel = max(g / better.metrics[m] for m, g in gaps.items())
-    code, out = _check(result_files["seed1"], "--baseline", result_files["seed0"],
-                       "--rel-tol", rel * 1.01)
+    code, out = _check(
+        result_files["seed1"], "--baseline", result_files["seed0"], "--rel-tol", rel * 1.01
+    )
     assert code == 0 and "× baseline" in out
-    code, _ = _check(result_files["seed1"], "--baseline", result_files["seed0"],
-                     *(a for m, g in gaps.items() for a in ("--tol", f"{m}={g * 1.01}")))
+    code, _ = _check(
+        result_files["seed1"],
+        "--baseline",
+        result_files["seed0"],
+        *(a for m, g in gaps.items() for a in ("--tol", f"{m}={g * 1.01}")),
+    )
     assert code == 0
 
 
-@pytest.mark.parametrize(("fid", "code", "status"), [(11.0, 1, "REGRESSED"), (9.0, 0, "improved"),
-                                                     (10.0, 0, "ok")])
-def test_lower_is_better_for_fid(result_files: dict, modified, fid: float, code: int,
-                                 status: str) -> None:
+@pytest.mark.parametrize(
+    ("fid", "code", "status"), [(11.0, 1, "REGRESSED"), (9.0, 0, "improved"), (10.0, 0, "ok")]
+)
+def test_lower_is_better_for_fid(
+    result_files: dict, modified, fid: float, code: int, status: str
+) -> None:
     base = modified(result_files["seed0"], "base.json", lambda d: d["metrics"].update(fid=10.0))
     new = modified(result_files["seed0"], "new.json", lambda d: d["metrics"].update(fid=fid))
     got, out = _check(new, "--baseline", base)
@@ -114,8 +126,9 @@ def _drop_class_iou(d: dict) -> None:
         (lambda d: d.update(schema_version=99), "schema version"),
     ],
 )
-def test_unusable_input_exits_2(result_files: dict, modified, tmp_path: Path, edit,
-                                message: str) -> None:
+def test_unusable_input_exits_2(
+    result_files: dict, modified, tmp_path: Path, edit, message: str
+) -> None:
     bad = modified(result_files["seed0"], "bad.json", edit)
     junit = tmp_path / "junit.xml"
     code, out = _check(bad, "--baseline", result_files["seed0"], "--junit", junit)
@@ -160,8 +173,9 @@ def test_update_baseline_replaces_the_whole_file_atomically(
         raise OSError("disk full")
 
     monkeypatch.setattr(p2pbench.base.os, "replace", crash)
-    res = CliRunner().invoke(main, ["check", str(result_files["real"]), "--baseline",
-                                    str(baseline), "--update-baseline"])
+    res = CliRunner().invoke(
+        main, ["check", str(result_files["real"]), "--baseline", str(baseline), "--update-baseline"]
+    )
     # an OSError is reported as "Error: <message>" with exit 2 (p2pbench.cli.errors)
     assert res.exit_code == 2 and "Error: disk full" in res.output, res.output
     assert baseline.read_bytes() == result_files["seed1"].read_bytes()  # old file intact
@@ -174,10 +188,13 @@ def test_metrics_unavailable_in_the_baseline_are_not_compared(tmp_path: Path) ->
     from p2pbench.reporting.check import compare
 
     # FID without Inception weights is recorded as unavailable, with its reason
-    result = evaluate(RealImages(), protocol="synthcity",
-                      score=ScoreSpec(limit=2, metrics=("fcn", "inception")),
-                      run=RunSpec(progress=False),
-                      encoder=EncoderSpec(inception_weights=str(tmp_path / "absent.pth")))
+    result = evaluate(
+        RealImages(),
+        protocol="synthcity",
+        score=ScoreSpec(limit=2, metrics=("fcn", "inception")),
+        run=RunSpec(progress=False),
+        encoder=EncoderSpec(inception_weights=str(tmp_path / "absent.pth")),
+    )
     assert result.metrics["fid"]["available"] is False
     report = compare(result, result)
     assert "fid" not in [c.metric for c in report.checks] and not report.regressed

@@ -28,16 +28,27 @@ from p2pbench.reporting.tables import (
 ACC = ("per_pixel_acc", "per_class_acc", "class_iou")
 P2L_KEY = "pix2pix-2017-photo2labels@v1"
 PAPER = {  # FACTS §2, transcribed independently of reports/reference/pix2pix-2017.json
-    "table1": {"L1": (0.42, 0.15, 0.11), "GAN": (0.22, 0.05, 0.01), "cGAN": (0.57, 0.22, 0.16),
-               "L1+GAN": (0.64, 0.20, 0.15), "L1+cGAN": (0.66, 0.23, 0.17),
-               "Ground truth": (0.80, 0.26, 0.21)},
-    "table2": {"Encoder-decoder (L1)": (0.35, 0.12, 0.08),
-               "Encoder-decoder (L1+cGAN)": (0.29, 0.09, 0.05),
-               "U-net (L1)": (0.48, 0.18, 0.13), "U-net (L1+cGAN)": (0.55, 0.20, 0.14)},
-    "table3": {"1×1": (0.39, 0.15, 0.10), "16×16": (0.65, 0.21, 0.17),
-               "70×70": (0.66, 0.23, 0.17), "286×286": (0.42, 0.16, 0.11)},
-    "table6": {"L1": (0.86, 0.42, 0.35), "cGAN": (0.74, 0.28, 0.22),
-               "L1+cGAN": (0.83, 0.36, 0.29)},
+    "table1": {
+        "L1": (0.42, 0.15, 0.11),
+        "GAN": (0.22, 0.05, 0.01),
+        "cGAN": (0.57, 0.22, 0.16),
+        "L1+GAN": (0.64, 0.20, 0.15),
+        "L1+cGAN": (0.66, 0.23, 0.17),
+        "Ground truth": (0.80, 0.26, 0.21),
+    },
+    "table2": {
+        "Encoder-decoder (L1)": (0.35, 0.12, 0.08),
+        "Encoder-decoder (L1+cGAN)": (0.29, 0.09, 0.05),
+        "U-net (L1)": (0.48, 0.18, 0.13),
+        "U-net (L1+cGAN)": (0.55, 0.20, 0.14),
+    },
+    "table3": {
+        "1×1": (0.39, 0.15, 0.10),
+        "16×16": (0.65, 0.21, 0.17),
+        "70×70": (0.66, 0.23, 0.17),
+        "286×286": (0.42, 0.16, 0.11),
+    },
+    "table6": {"L1": (0.86, 0.42, 0.35), "cGAN": (0.74, 0.28, 0.22), "L1+cGAN": (0.83, 0.36, 0.29)},
 }
 
 
@@ -61,8 +72,9 @@ def files(result_files: dict[str, Path]) -> list[Path]:
     return [result_files[k] for k in ("real", "seed0", "seed1")]
 
 
-def test_seeds_of_a_variant_become_one_row_with_mean_std_and_n(files: list[Path],
-                                                              result_files: dict) -> None:
+def test_seeds_of_a_variant_become_one_row_with_mean_std_and_n(
+    files: list[Path], result_files: dict
+) -> None:
     table = build_table(load_results(files))
     frame = table.frame.set_index("variant")
     assert list(frame.index) == ["Ground truth", "tiny_unet"]
@@ -78,32 +90,43 @@ def test_seeds_of_a_variant_become_one_row_with_mean_std_and_n(files: list[Path]
     assert "p2pbench 0.1.0" in table.caption and "fcn8s-synthcity64" in table.caption
 
 
-def test_markdown_values_plus_minus_and_direction_aware_bold(result_files: dict,
-                                                             modified) -> None:
+def test_markdown_values_plus_minus_and_direction_aware_bold(result_files: dict, modified) -> None:
     # "good" wins every accuracy; "bad" has the lower (better) FID: bold follows the direction.
-    good = modified(result_files["seed0"], "good.json",
-                    lambda d: d["metrics"].update(per_pixel_acc=0.9, fid=30.0))
-    bad = modified(result_files["seed1"], "bad.json",
-                   lambda d: d["metrics"].update(per_pixel_acc=0.1, per_class_acc=0.0,
-                                                 class_iou=0.0, fid=12.5))
+    good = modified(
+        result_files["seed0"],
+        "good.json",
+        lambda d: d["metrics"].update(per_pixel_acc=0.9, fid=30.0),
+    )
+    bad = modified(
+        result_files["seed1"],
+        "bad.json",
+        lambda d: d["metrics"].update(
+            per_pixel_acc=0.1, per_class_acc=0.0, class_iou=0.0, fid=12.5
+        ),
+    )
     real = result_files["real"]
     text = render_table(build_table(load_results([good, bad, real])), "md")
-    rows = {line.split(" | ")[0].strip("| "): line for line in text.splitlines()
-            if line.startswith("| ") and "---" not in line}
+    rows = {
+        line.split(" | ")[0].strip("| "): line
+        for line in text.splitlines()
+        if line.startswith("| ") and "---" not in line
+    }
     assert "FID ↓" in rows["variant"] and "Per-pixel acc. ↑" in rows["variant"]
     assert "**0.900**" in rows["good"] and "| 30.000 |" in rows["good"]
     assert "**12.500**" in rows["bad"] and "| 0.100 |" in rows["bad"]
     assert "–" in rows["Ground truth"]  # the real row has no FID
-    two_seeds = render_table(build_table(load_results([result_files["seed0"],
-                                                 result_files["seed1"]])), "md")
+    two_seeds = render_table(
+        build_table(load_results([result_files["seed0"], result_files["seed1"]])), "md"
+    )
     values = [_metrics(result_files[k])["class_iou"] for k in ("seed0", "seed1")]
     expected = f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
     assert f"**{expected}**" in two_seeds and "| 2 |" in two_seeds
 
 
 def test_latex_booktabs_escaping_and_bold(result_files: dict, modified) -> None:
-    odd = modified(result_files["seed0"], "odd.json",
-                   lambda d: d.update(variant="unet_64 50% & #1 {x}"))
+    odd = modified(
+        result_files["seed0"], "odd.json", lambda d: d.update(variant="unet_64 50% & #1 {x}")
+    )
     text = render_table(build_table(load_results([odd, result_files["real"]])), "latex")
     lines = text.splitlines()
     rules = [line for line in lines if line in (r"\toprule", r"\midrule", r"\bottomrule")]
@@ -153,8 +176,10 @@ def test_paper_rows_only_for_the_paper_protocol(files: list[Path], modified) -> 
     latex = render_table(table, "latex")
     assert r"\midrule" + "\n" + r"1$\times$1 & paper" in latex  # a rule between ours and paper
     # Same protocol key but 4 images, or the photo→labels table: no paper rows.
-    few = [modified(f, "few-" + f.name, lambda d: d["protocol"].update(key="pix2pix-2017@v1"))
-           for f in files]
+    few = [
+        modified(f, "few-" + f.name, lambda d: d["protocol"].update(key="pix2pix-2017@v1"))
+        for f in files
+    ]
     assert "paper" not in set(build_table(load_results(few), "pix2pix-2017:table1").frame.origin)
     t6 = build_table(load_results(paper_like), "pix2pix-2017:table6")
     assert "photo2labels" in t6.notes[0] and "paper" not in set(t6.frame["origin"])
@@ -168,11 +193,16 @@ def test_reference_file_holds_the_papers_tables() -> None:
     assert data["protocol_key"] == "pix2pix-2017@v1"
     assert data["citation"] == "Isola et al., CVPR 2017, arXiv 1611.07004 v3"
     keys = {name: load_reference(f"pix2pix-2017:{name}").protocol_key for name in PAPER}
-    assert keys == {"table1": data["protocol_key"], "table2": data["protocol_key"],
-                    "table3": data["protocol_key"], "table6": P2L_KEY}
-    assert {f"{p.name}@v{p.version}" for p in (get_protocol("pix2pix-2017"),
-                                                get_protocol("pix2pix-2017-photo2labels"))} == {
-        data["protocol_key"], P2L_KEY}  # the keys name registered protocols
+    assert keys == {
+        "table1": data["protocol_key"],
+        "table2": data["protocol_key"],
+        "table3": data["protocol_key"],
+        "table6": P2L_KEY,
+    }
+    assert {
+        f"{p.name}@v{p.version}"
+        for p in (get_protocol("pix2pix-2017"), get_protocol("pix2pix-2017-photo2labels"))
+    } == {data["protocol_key"], P2L_KEY}  # the keys name registered protocols
     for name, rows in PAPER.items():
         ref = load_reference(f"pix2pix-2017:{name}")
         assert {r["name"]: tuple(r[m] for m in ACC) for r in ref.rows} == rows
@@ -210,8 +240,10 @@ def test_group_by_metrics_and_refusals(files: list[Path], result_files: dict) ->
     assert table.metrics == ("class_iou", "per_pixel_acc")
     assert variant_label(results[1]) == "tiny_unet"  # file stem without ".seed0"
     run = {"generator": "unet256", "discriminator": "patch70", "loss": "l1+cgan", "seed": 3}
-    assert variant_label(dataclasses.replace(
-        results[1], source={"kind": "generator", "run": run})) == "unet256 + patch70, l1+cgan"
+    assert (
+        variant_label(dataclasses.replace(results[1], source={"kind": "generator", "run": run}))
+        == "unet256 + patch70, l1+cgan"
+    )
     assert variant_label(dataclasses.replace(results[1], variant="mine")) == "mine"
     with pytest.raises(TableError, match="source.name"):
         build_table(results, group_by="source.name")  # the real row has no name
@@ -224,8 +256,19 @@ def test_group_by_metrics_and_refusals(files: list[Path], result_files: dict) ->
 def test_cli_formats_and_bad_input(files: list[Path], tmp_path: Path) -> None:
     runner = CliRunner()
     out = tmp_path / "table.tex"
-    res = runner.invoke(main, ["table", *map(str, files), "--format", "latex", "--out", str(out),
-                               "--metrics", "class_iou"])
+    res = runner.invoke(
+        main,
+        [
+            "table",
+            *map(str, files),
+            "--format",
+            "latex",
+            "--out",
+            str(out),
+            "--metrics",
+            "class_iou",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert r"\toprule" in out.read_text(encoding="utf-8") and "Class IoU" in out.read_text()
     broken = tmp_path / "broken.json"
@@ -243,8 +286,9 @@ def test_cli_reference_is_package_data_not_a_path_from_the_working_directory(
     paper_like = [modified(f, f.name, _as_paper) for f in files]
     monkeypatch.chdir(tmp_path)  # no reports/ nor p2pbench/ source folder here
     runner = CliRunner()
-    res = runner.invoke(main, ["table", *map(str, paper_like), "--reference",
-                               "pix2pix-2017:table3"])
+    res = runner.invoke(
+        main, ["table", *map(str, paper_like), "--reference", "pix2pix-2017:table3"]
+    )
     assert res.exit_code == 0, res.output
     assert "| 70×70 | paper |  | 0.66 | 0.23 | 0.17 |" in res.output
     assert "Isola et al., CVPR 2017, arXiv 1611.07004 v3" in res.output
