@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sys
+import traceback
 from collections.abc import Sequence
 from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
 import click
 
-from p2pbench.cli.errors import CommandError, exit_code_for, message_of
+from p2pbench.cli.errors import BUG_REPORT, EXIT_BUG, CommandError, exit_code_for, message_of
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,10 @@ class P2PBenchGroup(click.Group):
             raise
         except Exception as e:
             code = exit_code_for(e)
-            if code is None:
-                raise  # a bug: keep the traceback
+            if code is None:  # a bug: the traceback, and where to send it
+                traceback.print_exc()
+                click.echo(BUG_REPORT, err=True)
+                ctx.exit(EXIT_BUG)
             raise CommandError(message_of(e), code) from None
 
 

@@ -5,10 +5,10 @@
 | 0 | success |
 | 1 | a regression (`check`), or a metric asked for with `--require` is unavailable |
 | 2 | bad input or usage: unknown names, missing or malformed files, values out of range |
+| 3 | a bug in p2pbench: the traceback is printed, with a request to report it |
 
 Library code raises exceptions; the `p2pbench` group (`cli.context.P2PBenchGroup`) maps them
-to a one-line message on stderr and these statuses. Anything not listed here is a bug and keeps
-its traceback.
+to a one-line message on stderr and these statuses. Anything not listed here is a bug.
 """
 
 from __future__ import annotations
@@ -18,10 +18,14 @@ import click
 from p2pbench.metrics.availability import MetricUnavailableError
 from p2pbench.metrics.inception_weights import InceptionWeightsError
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_BUG = 0, 1, 2, 3
 EXIT_CODES_HELP = (
     "Exit status: 0 success; 1 a regression (check) or a required metric unavailable "
-    "(--require); 2 bad input or usage."
+    "(--require); 2 bad input or usage; 3 a bug in p2pbench (please report it)."
+)
+BUG_REPORT = (
+    "p2pbench: this is a bug, not a problem with your input. Please report it with the "
+    "traceback above and the command line: https://github.com/p2pbench/p2pbench/issues"
 )
 
 FAILURES: tuple[type[Exception], ...] = (MetricUnavailableError,)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
+
+from reference_models import DISCRIMINATORS, GENERATORS
 
 LOSSES: tuple[str, ...] = ("l1", "gan", "cgan", "l1+gan", "l1+cgan")
 GAN_MODES: tuple[str, ...] = ("vanilla", "lsgan")
@@ -65,9 +68,24 @@ class TrainConfig:
             raise ValueError("decay_epochs needs schedule='linear-decay'")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError("max_steps must be at least 1")
-        for name in ("checkpoint_every", "sample_every", "log_every"):
+        for name in ("checkpoint_every", "sample_every", "log_every", "ngf", "ndf"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
+        if self.n_train is not None and self.n_train < 1:
+            raise ValueError(f"n_train must be at least 1, found {self.n_train}")
+        if min(self.seed, self.data_seed) < 0:
+            raise ValueError("seeds must be at least 0")
+        if not (math.isfinite(self.lambda_l1) and self.lambda_l1 >= 0):
+            raise ValueError(f"lambda_l1 must be a finite number ≥ 0, found {self.lambda_l1}")
+        if self.uses_l1 and self.lambda_l1 == 0:
+            raise ValueError(
+                f"loss {self.loss!r} with lambda_l1 = 0 has no L1 term: use loss 'gan'/'cgan'"
+            )
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a finite number > 0, found {self.lr}")
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+            raise ValueError(f"Adam betas must be in [0, 1), found ({self.beta1}, {self.beta2})")
+        _check_sizes(self)
 
     @property
     def uses_gan(self) -> bool:
@@ -91,6 +109,27 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown training options {unknown}; valid: {sorted(valid)}")
         return cls(**data)
+
+
+def _check_sizes(config: TrainConfig) -> None:
+    """The networks exist and fit the image size (else a shape error deep in the first step)."""
+    generator = GENERATORS.get(config.generator)
+    discriminator = DISCRIMINATORS.get(config.discriminator)
+    size = config.size if config.size is not None else generator.size
+    if size < 1:
+        raise ValueError(f"size must be at least 1, found {size}")
+    if generator.family in ("unet", "encdec") and size % generator.size:
+        raise ValueError(
+            f"{config.generator} halves the image {generator.size.bit_length() - 1} times: the "
+            f"size must be a multiple of {generator.size}, found {size}"
+        )
+    if generator.family == "resnet" and size % 4:
+        raise ValueError(f"{config.generator} needs a size divisible by 4, found {size}")
+    if size < discriminator.min_size:
+        raise ValueError(
+            f"{config.discriminator} needs images of at least {discriminator.min_size}×"
+            f"{discriminator.min_size}, found {size}; use a smaller patch discriminator"
+        )
 
 
 def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from p2pbench.cli import main
-from p2pbench.cli.errors import EXIT_BAD_INPUT, EXIT_FAILED, exit_code_for
+from p2pbench.cli.errors import EXIT_BAD_INPUT, EXIT_BUG, EXIT_FAILED, exit_code_for
 from p2pbench.metrics.availability import MetricUnavailableError
 from p2pbench.results import ResultError, read_result
 from reference_models import CheckpointError, UnknownNameError
@@ -90,7 +90,9 @@ def test_a_bug_keeps_its_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(cli_evaluate, "evaluate", broken)
     res = CliRunner().invoke(main, ["eval", "--real", "--data", "synthcity"])
-    assert isinstance(res.exception, RuntimeError)  # not turned into a user error
+    assert res.exit_code == EXIT_BUG  # not turned into a user error, nor into a "regression"
+    assert "Traceback" in res.output and "RuntimeError: internal error" in res.output
+    assert "this is a bug" in res.output
 
 
 def test_the_command_line_is_recorded_as_typed(tmp_path: Path) -> None:
