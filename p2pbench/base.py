@@ -1,5 +1,5 @@
-"""What every layer needs from the file system: the cache home, atomic writes, content hashes,
-and the one reader of p2pbench's versioned `.pt` files.
+"""What every layer needs from the file system: the cache home, atomic writes of files and
+folders, content hashes, and the one reader of p2pbench's versioned `.pt` files.
 
 Versioned files (checkpoints, converted FCN-8s weights, FID reference statistics) are plain
 dicts of tensors and containers with a `format` marker and a `version`; they are read with
@@ -8,10 +8,15 @@ dicts of tensors and containers with a `format` marker and a `version`; they are
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import hashlib
 import os
 import pickle
 import re
+import secrets
+import shutil
+import sys
 import tempfile
 import zipfile
 from collections.abc import Iterator
@@ -56,6 +61,153 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     """Write `text` to `path` atomically (UTF-8)."""
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def check_new_output_dir(path: str | os.PathLike[str], overwrite: bool) -> None:
+    """Refuse `path` as a folder to create: a file, or (without `overwrite`) a non-empty folder.
+
+    A missing path or an empty folder is accepted. Call it before any work, so that a job never
+    runs for nothing.
+    """
+    p = Path(path)
+    if p.is_symlink():
+        raise FileExistsError(
+            f"{p} is a symbolic link; expected a folder to create. Give the folder it points "
+            f"to ({p.resolve()}) or choose another folder"
+        )
+    if p.exists() and not p.is_dir():
+        raise FileExistsError(
+            f"{p} exists and is not a folder; expected a folder to create. Remove the file "
+            "or choose another folder"
+        )
+    if p.is_dir() and not overwrite and any(p.iterdir()):
+        raise FileExistsError(
+            f"{p} already exists and is not empty; pass --overwrite to replace it, or choose "
+            "another folder"
+        )
+
+
+def temp_dir_beside(path: str | os.PathLike[str], suffix: str = ".tmp") -> Path:
+    """Create and return a new hidden folder `.<name>.<random><suffix>` beside `path`.
+
+    Unlike `tempfile.mkdtemp` (mode 0o700) it is created with the umask's permissions, as the
+    folder it becomes.
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(100):
+        tmp = final.parent / f".{final.name}.{secrets.token_hex(4)}{suffix}"
+        try:
+            tmp.mkdir()
+        except FileExistsError:
+            continue
+        return tmp
+    raise FileExistsError(f"cannot create a temporary folder beside {final}: every name is taken")
+
+
+def move_into_place(
+    tmp: str | os.PathLike[str], path: str | os.PathLike[str], *, overwrite: bool
+) -> None:
+    """Make the finished folder `tmp` (from `temp_dir_beside(path)`) become `path`.
+
+    Its files are flushed to disk first. A missing `path` or an empty folder is replaced in one
+    rename. An existing folder (only with `overwrite`) is swapped with `tmp` in one step where
+    the file system can (Linux `renameat2`), else renamed aside just before `tmp` is renamed in;
+    the old folder is then deleted. If this fails, `tmp` is removed and `path` keeps its old
+    content.
+    """
+    tmp, final = Path(tmp), Path(path)
+    try:
+        _fsync_tree(tmp)
+        try:
+            os.rename(tmp, final)  # a missing path, or an empty folder
+        except OSError as e:
+            if e.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not final.is_dir():
+                raise
+            if not overwrite:
+                raise FileExistsError(
+                    f"{final} appeared and is not empty while it was being written; pass "
+                    "--overwrite to replace it, or choose another folder"
+                ) from None
+            if _exchange(tmp, final):
+                old = tmp  # now holds the old content
+            else:
+                old = temp_dir_beside(final, ".old")
+                os.replace(final, old)  # onto the empty `old`
+                try:
+                    os.rename(tmp, final)
+                except BaseException:
+                    os.rename(old, final)  # put the old content back
+                    raise
+            _fsync_dir(final.parent)
+            shutil.rmtree(old, ignore_errors=True)  # `path` is complete; at worst a leftover
+            return
+        _fsync_dir(final.parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+@contextmanager
+def atomic_dir(path: str | os.PathLike[str], *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a new temporary folder beside `path`; on success it becomes `path` in one rename.
+
+    The target is checked before the body runs (`check_new_output_dir`): a file, or a non-empty
+    folder without `overwrite`, is refused. If the body raises, the temporary folder is removed
+    and `path` is untouched; if the process dies, `path` is untouched and a hidden
+    `.<name>.<random>.tmp` folder may remain. With `overwrite`, an existing folder is replaced
+    only once the new one is complete (`move_into_place`).
+    """
+    final = Path(path)
+    check_new_output_dir(final, overwrite)
+    tmp = temp_dir_beside(final)
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    move_into_place(tmp, final, overwrite=overwrite)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(root: Path) -> None:
+    """Flush every file and folder under `root` (and `root`) to disk."""
+    for folder, _, files in os.walk(root):
+        for name in files:
+            with open(os.path.join(folder, name), "rb") as f:
+                os.fsync(f.fileno())
+        _fsync_dir(Path(folder))
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step (Linux `renameat2(RENAME_EXCHANGE)`); False if unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):  # no such libc function
+        return False
+    renameat2.argtypes = [
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_uint,
+    ]
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):  # kernel or file system lacks it
+        return False
+    raise OSError(err, os.strerror(err), str(a), None, str(b))
 
 
 def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:

@@ -64,6 +64,14 @@ class Result:
     extra: dict[str, Any] = field(default_factory=dict)  # unknown top-level keys, kept
     path: str | None = field(default=None, compare=False)  # the file it was read from
 
+    def __post_init__(self) -> None:
+        bad = non_finite_metrics(self.metrics)
+        if bad:
+            raise ResultError(
+                f"non-finite metric value(s): {', '.join(bad)}. A result never holds NaN or "
+                "infinity: the scored images or a network produced non-finite values"
+            )
+
     @property
     def protocol_key(self) -> str:
         return str(self.protocol["key"])
@@ -142,22 +150,25 @@ class Result:
         if data.get("variant") is not None and not isinstance(data["variant"], str):
             raise ResultError(f"{where}: variant must be a string")
         known = {"schema", "schema_version", *_REQUIRED, *_OPTIONAL}
-        return cls(
-            protocol=data["protocol"],
-            task=data["task"],
-            source=data["source"],
-            n_images=data["n_images"],
-            limit=data["limit"],
-            metrics=data["metrics"],
-            provenance=data["provenance"],
-            missing=list(data.get("missing") or []),
-            partial_split=bool(data.get("partial_split", False)),
-            counts=dict(data.get("counts") or {}),
-            per_image=data.get("per_image"),
-            variant=data.get("variant"),
-            extra={k: v for k, v in data.items() if k not in known},
-            path=path,
-        )
+        try:
+            return cls(
+                protocol=data["protocol"],
+                task=data["task"],
+                source=data["source"],
+                n_images=data["n_images"],
+                limit=data["limit"],
+                metrics=data["metrics"],
+                provenance=data["provenance"],
+                missing=list(data.get("missing") or []),
+                partial_split=bool(data.get("partial_split", False)),
+                counts=dict(data.get("counts") or {}),
+                per_image=data.get("per_image"),
+                variant=data.get("variant"),
+                extra={k: v for k, v in data.items() if k not in known},
+                path=path,
+            )
+        except ResultError as e:
+            raise ResultError(f"{where}: {e}") from None
 
     @classmethod
     def from_json(cls, text: str, *, where: str = "result", path: str | None = None) -> Result:
@@ -182,6 +193,17 @@ def read_result(path: str | os.PathLike[str]) -> Result:
     except (OSError, UnicodeDecodeError) as e:
         raise ResultError(f"cannot read {p}: {e}") from None
     return Result.from_json(text, where=str(p), path=str(p))
+
+
+def non_finite_metrics(metrics: dict[str, Any], prefix: str = "") -> list[str]:
+    """`name = value` of every NaN or infinite number in `metrics`, nested dicts included."""
+    found = []
+    for name, value in metrics.items():
+        if isinstance(value, dict):
+            found += non_finite_metrics(value, f"{prefix}{name}.")
+        elif isinstance(value, float) and not math.isfinite(value):
+            found.append(f"{prefix}{name} = {value}")
+    return found
 
 
 def is_number(value: Any) -> bool:

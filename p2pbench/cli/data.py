@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from p2pbench.cli import checks
 from p2pbench.data.synthcity import SYNTHCITY_SIZES, read_manifest, write_synthcity
 
 
@@ -39,6 +40,7 @@ def synth_command(
     out: Path, size: str, n_train: int, n_val: int, seed: int, overwrite: bool
 ) -> None:
     """Generate the synthcity dataset in the pix2pix aligned format (photo A | labels B)."""
+    checks.output_dir(str(out), "--out")
     with click.progressbar(length=n_train + n_val, label="synthcity", file=sys.stderr) as bar:
         path = write_synthcity(
             out,

@@ -6,6 +6,7 @@
 | 1 | a regression (`check`), or a metric asked for with `--require` is unavailable |
 | 2 | bad input or usage: unknown names, missing or malformed files, values out of range |
 | 3 | a bug in p2pbench: the traceback is printed, with a request to report it |
+| 130 | interrupted (Ctrl-C) |
 
 Library code raises exceptions; the `p2pbench` group (`cli.context.P2PBenchGroup`) maps them
 to a one-line message on stderr and these statuses. Anything not listed here is a bug.
@@ -14,11 +15,13 @@ to a one-line message on stderr and these statuses. Anything not listed here is 
 from __future__ import annotations
 
 import click
+from PIL import Image
 
 from p2pbench.metrics.availability import MetricUnavailableError
 from p2pbench.metrics.inception_weights import InceptionWeightsError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_BUG = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130
 EXIT_CODES_HELP = (
     "Exit status: 0 success; 1 a regression (check) or a required metric unavailable "
     "(--require); 2 bad input or usage; 3 a bug in p2pbench (please report it)."
@@ -37,6 +40,7 @@ BAD_INPUT: tuple[type[Exception], ...] = (
     KeyError,
     OSError,
     InceptionWeightsError,
+    Image.DecompressionBombError,
 )
 """Exceptions that mean the input or the options are wrong: exit 2. (Every p2pbench error
 class for bad files and names derives from one of these.)"""

@@ -6,9 +6,13 @@ from collections.abc import Callable
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
+from p2pbench.base import check_new_output_dir
+from p2pbench.cli import checks
 from p2pbench.cli.context import command_line, default_of
 from p2pbench.data.aligned import DIRECTIONS
+from p2pbench.distributed import is_main_process
 from p2pbench.evaluation import (
     EncoderSpec,
     GeneratorFile,
@@ -20,8 +24,10 @@ from p2pbench.evaluation import (
     generate,
 )
 from p2pbench.evaluation.sources import NAMINGS
+from p2pbench.metrics.availability import MetricUnavailableError
 from p2pbench.metrics.inception import PREPROCESSING
-from p2pbench.metrics.keys import GROUPS
+from p2pbench.metrics.inception_weights import InceptionWeightsError, find_inception_weights
+from p2pbench.metrics.keys import GROUPS, METRICS
 from p2pbench.protocols import DEFAULT_TASKS, PROTOCOLS, Protocol, resolve
 from p2pbench.reporting.text import format_result
 
@@ -97,7 +103,76 @@ def _protocol(
 ) -> Protocol:
     if protocol is None and data is None:
         raise click.UsageError("give --data (synthcity, cityscapes, or a folder) or --protocol")
-    return resolve(data, protocol, task=task, split=split, direction=direction)
+    if protocol is not None and _given("task"):
+        raise click.UsageError(
+            f"--task selects a protocol for --data; --protocol {protocol} fixes it"
+        )
+    proto = resolve(data, protocol, task=task, split=split, direction=direction)
+    if protocol is not None and data is not None and data != proto.dataset:
+        raise click.UsageError(
+            f"--data {data} and --protocol {protocol} (dataset {proto.dataset}) disagree; "
+            "give one of them"
+        )
+    _applies("direction", proto.dataset == "aligned", f"{proto.key} fixes its direction")
+    _applies("data_root", proto.dataset == "cityscapes", f"{proto.key} does not read Cityscapes")
+    return proto
+
+
+def _given(name: str) -> bool:
+    """Whether the user typed option `name` (not its default)."""
+    source = click.get_current_context().get_parameter_source(name)
+    return source in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+
+
+def _applies(name: str, applies: bool, why: str) -> None:
+    """An option given where it has no effect is an error, never silently ignored."""
+    if _given(name) and not applies:
+        raise click.UsageError(f"--{name.replace('_', '-')} has no effect here: {why}")
+
+
+def _check_eval_options(
+    proto: Protocol,
+    source: GeneratorFile | ImageFolder | RealImages,
+    score: ScoreSpec,
+    encoder: EncoderSpec,
+) -> None:
+    """Options that cannot apply, and metrics required up front (before any work)."""
+    _applies("naming", isinstance(source, ImageFolder), "only --images folders have a naming")
+    _applies("allow_missing", isinstance(source, ImageFolder), "only --images can miss images")
+    _applies("dropout", isinstance(source, GeneratorFile), "only --gen runs a generator")
+    fcn = "fcn" in score.metrics and proto.task in ("labels2photo", "photo2labels")
+    inception = "inception" in score.metrics and proto.task != "photo2labels"
+    _applies("per_image", fcn, f"per-image scores are FCN-scores, not computed on {proto.key}")
+    segmenter = fcn and proto.task == "labels2photo"
+    _applies("segmenter_weights", segmenter, f"{proto.key} runs no segmenter here")
+    for name in ("fid_mode", "inception_weights", "reference_stats"):
+        _applies(name, inception, f"FID/IS/KID are not computed on {proto.key} with these metrics")
+    groups = {
+        "fcn": fcn,
+        "paired": "paired" in score.metrics and not isinstance(source, RealImages),
+        "inception": inception,
+    }
+    for name in score.require:
+        key = {"is": "is_mean", "kid": "kid_mean"}.get(name, name)
+        if key not in METRICS:
+            raise click.BadParameter(
+                f"unknown metric {name!r}; known: is, kid, {', '.join(METRICS)}",
+                param_hint="--require",
+            )
+        group = METRICS[key].group
+        if not groups[group]:
+            raise click.BadParameter(
+                f"{name} is not computed by this evaluation (its group {group!r} is off or does "
+                f"not apply to {proto.key})",
+                param_hint="--require",
+            )
+        if group == "inception" and encoder.reference_stats is None:
+            try:
+                find_inception_weights(encoder.inception_weights)
+            except InceptionWeightsError as e:
+                raise MetricUnavailableError(f"--require {name} is unavailable: {e}") from None
+    if inception and encoder.reference_stats is None:
+        checks.cache_home("FID reference statistics")
 
 
 def _data_root(data: str | None, data_root: str | None, protocol: Protocol) -> str | None:
@@ -209,24 +284,24 @@ def eval_command(
         else RealImages()
     )
     proto = _protocol(data, protocol, task, split, direction)
-    result = evaluate(
-        source,
-        protocol=proto,
-        data_root=_data_root(data, data_root, proto),
-        score=ScoreSpec(
-            metrics=tuple(m.strip() for m in metric_groups.split(",") if m.strip()),
-            split=split,
-            limit=limit,
-            per_image=per_image,
-            allow_missing=allow_missing,
-            allow_partial_split=allow_partial_split,
-            require=tuple(require),
-            segmenter_weights=segmenter_weights,
-        ),
-        run=RunSpec(batch_size, device, seed, progress=not quiet, command=command_line()),
-        encoder=EncoderSpec(fid_mode, inception_weights, reference_stats),
+    score = ScoreSpec(
+        metrics=tuple(m.strip() for m in metric_groups.split(",") if m.strip()),
+        split=split,
+        limit=limit,
+        per_image=per_image,
+        allow_missing=allow_missing,
+        allow_partial_split=allow_partial_split,
+        require=tuple(require),
+        segmenter_weights=segmenter_weights,
     )
+    run = RunSpec(batch_size, device, seed, progress=not quiet, command=command_line())
+    encoder = EncoderSpec(fid_mode, inception_weights, reference_stats)
+    _check_eval_options(proto, source, score, encoder)
+    root = _data_root(data, data_root, proto)
     if out:
+        checks.output_file(out, "--out", inputs=(gen, images, proto.data_path, root))
+    result = evaluate(source, protocol=proto, data_root=root, score=score, run=run, encoder=encoder)
+    if out and is_main_process():  # one result file, from rank 0
         result.write(out)
     click.echo(result.to_json() if as_json else format_result(result), nl=not as_json)
 
@@ -237,7 +312,12 @@ def eval_command(
     "--out",
     required=True,
     type=click.Path(file_okay=False),
-    help="folder for the PNGs (and generate.json)",
+    help="folder for the PNGs (and generate.json); written complete or not at all",
+)
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="replace a non-empty --out folder that generate wrote before",
 )
 def generate_command(
     gen: str | None,
@@ -254,19 +334,25 @@ def generate_command(
     dropout: bool | None,
     quiet: bool,
     out: str,
+    overwrite: bool,
 ) -> None:
     """Write a generator's outputs as PNGs named by sample id, as `eval` would score them."""
     if gen is None:
         raise click.UsageError("--gen CKPT is required")
     proto = _protocol(data, protocol, task, split, direction)
+    run = RunSpec(batch_size, device, seed, progress=not quiet, command=command_line())
+    root = _data_root(data, data_root, proto)
+    checks.output_dir(out, "--out", inputs=(gen, proto.data_path, root))
+    check_new_output_dir(out, overwrite)
     manifest = generate(
         GeneratorFile(gen, dropout=dropout),
         out,
         protocol=proto,
-        data_root=_data_root(data, data_root, proto),
+        data_root=root,
         split=split,
         limit=limit,
-        run=RunSpec(batch_size, device, seed, progress=not quiet, command=command_line()),
+        run=run,
+        overwrite=overwrite,
     )
     click.echo(f"wrote {manifest['n_images']} images to {out}")
 

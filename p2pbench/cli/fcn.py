@@ -8,6 +8,8 @@ from fcn.caffemodel import infer_fcn8s_arch, read_caffemodel
 from fcn.fcn8s import OFFICIAL_ARCH
 from fcn.weights import convert_caffemodel
 from p2pbench.base import sha256_file
+from p2pbench.cli import checks
+from p2pbench.devices import check_device
 from p2pbench.evaluation.segmenters import (
     SEGMENTERS,
     SYNTHCITY64_RECIPE,
@@ -30,6 +32,7 @@ def fcn_group() -> None:
 )
 def fcn_convert_command(caffemodel: str, any_size: bool) -> None:
     """Convert fcn-8s-cityscapes.caffemodel (no Caffe needed) into p2pbench's cache."""
+    checks.cache_home("fcn convert")
     # --any-size: a re-saved or narrower FCN-8s; its widths are read off the file
     arch = infer_fcn8s_arch(read_caffemodel(caffemodel)) if any_size else OFFICIAL_ARCH
     path = convert_caffemodel(caffemodel, architecture=arch, check_size=not any_size)
@@ -53,6 +56,8 @@ def fcn_train_command(
     segmenter: str, steps: int | None, seed: int | None, device: str, out: str, quiet: bool
 ) -> None:
     """Train a small FCN-8s on synthcity photos (reproduces the shipped weights' recipe)."""
+    check_device(device)
+    checks.output_file(out, "--out")
     recipe = dict(SYNTHCITY64_RECIPE)
     recipe.update({k: v for k, v in (("steps", steps), ("seed", seed)) if v is not None})
     path = train_synthcity_segmenter(segmenter, recipe, out, device=device, progress=not quiet)

@@ -7,9 +7,14 @@ from pathlib import Path
 
 import click
 
+from p2pbench.cli import checks
+from p2pbench.devices import check_device
+from p2pbench.distributed import barrier, is_main_process
 from p2pbench.evaluation import EncoderSpec, RealImages, RunSpec, ScoreSpec, evaluate
+from p2pbench.metrics.availability import MetricUnavailableError
 from p2pbench.metrics.image_stats import compute_stats, fid_between
 from p2pbench.metrics.inception import PREPROCESSING
+from p2pbench.metrics.inception_weights import InceptionWeightsError, find_inception_weights
 from p2pbench.metrics.reference_stats import (
     ReferenceStats,
     export_npz,
@@ -53,6 +58,9 @@ def fid_command(
     as_json: bool,
 ) -> None:
     """FID between two image folders or statistics files (.npz of pytorch-fid, or .pt)."""
+    check_device(device)
+    if any(Path(p).is_dir() for p in (path_a, path_b)):
+        _require_weights(inception_weights, "FID of an image folder")
     out = fid_between(path_a, path_b, mode, inception_weights, batch_size, device)
     click.echo(json.dumps(out, indent=2) if as_json else f"FID ({mode}): {out['fid']:.6f}")
 
@@ -92,6 +100,11 @@ def stats_command(
     """
     if (source is None) == (protocol is None):
         raise click.UsageError("give either SOURCE or --protocol")
+    check_device(device)
+    checks.output_file(out, "--out", inputs=(source,))
+    if protocol is not None or (source is not None and Path(source).is_dir()):
+        _require_weights(inception_weights, "statistics of images")
+        checks.cache_home("statistics of images")
     if protocol is not None:
         stats = _protocol_stats(protocol, data_root, mode, inception_weights, batch_size, device)
     elif source is not None and source.endswith(".npz"):
@@ -100,6 +113,8 @@ def stats_command(
         stats = load_stats(source)
     else:
         stats = compute_stats(source, mode, inception_weights, batch_size=batch_size, device=device)
+    if not is_main_process():
+        return
     if out.endswith(".npz"):
         export_npz(stats, out)
     elif isinstance(stats, ReferenceStats):
@@ -109,6 +124,14 @@ def stats_command(
             "a pytorch-fid .npz holds only (mean, covariance): write it as .npz, not .pt"
         )
     click.echo(f"wrote {out}")
+
+
+def _require_weights(weights: str | None, what: str) -> None:
+    """Missing InceptionV3 weights, found before any work: the metric is unavailable (exit 1)."""
+    try:
+        find_inception_weights(weights)
+    except InceptionWeightsError as e:
+        raise MetricUnavailableError(f"{what} needs InceptionV3 weights: {e}") from None
 
 
 def _protocol_stats(
@@ -128,6 +151,7 @@ def _protocol_stats(
         run=RunSpec(batch_size=batch_size, device=device),
         encoder=EncoderSpec(fid_mode=mode, inception_weights=weights),
     )
+    barrier()  # rank 0 writes the cache entry; the others read it afterwards
     return load_stats(Path(result.provenance["inception"]["reference_path"]))
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from p2pbench.base import atomic_path, atomic_write_text
+from p2pbench.cli import checks
 from p2pbench.cli.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, CommandError, message_of
 from p2pbench.reporting.check import (
     CheckReport,
@@ -64,6 +65,8 @@ def table_command(
     Results of different protocols or numbers of images are refused (exit 2); pass each
     group's files separately.
     """
+    if out:
+        checks.output_file(out, "--out", inputs=results)
     wanted = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
     table = build_table(load_results(results), reference, group_by, wanted)
     if fmt == "csv":  # the other renderings carry their notes
@@ -134,6 +137,10 @@ def check_command(
     within tolerance, 1 regression, 2 unusable input (unreadable or malformed files, missing
     metrics, different protocols or numbers of images).
     """
+    if junit:
+        checks.output_file(junit, "--junit", inputs=(result, baseline))
+    if update_baseline:
+        checks.output_file(baseline, "--baseline", inputs=(result,))
     try:
         report = _compare(result, baseline, tol, rel_tol, update_baseline)
     except (ValueError, OSError) as e:

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import click
 
+from p2pbench.cli import checks
 from p2pbench.cli.context import default_of
 from p2pbench.data.aligned import DIRECTIONS
 from p2pbench.data.transforms import IMAGE_RESIZE
+from p2pbench.devices import check_device
 from p2pbench.train import GAN_MODES, LOSSES, SCHEDULES, TrainConfig, train
 from reference_models import DISCRIMINATORS, GENERATORS
 from reference_models.generators import DROPOUT_LAYERS
@@ -89,6 +91,13 @@ def _default(name: str) -> object:
 )
 @click.option("--max-steps", type=int, default=None, help="stop after this many steps")
 @click.option("--batch-size", type=int, default=_default("batch_size"), show_default=True)
+@click.option(
+    "--sync-bn/--no-sync-bn",
+    default=_default("sync_bn"),
+    show_default=True,
+    help="under torchrun: batch-norm statistics over the global batch (SyncBatchNorm, CUDA "
+    "only); else each process normalises its own shard of --batch-size",
+)
 @click.option("--jitter/--no-jitter", default=_default("jitter"), show_default=True)
 @click.option(
     "--jitter-resize",
@@ -115,9 +124,31 @@ def _default(name: str) -> object:
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def train_command(run_dir: str, resume: bool, quiet: bool, **options: object) -> None:
     """Train a pix2pix model (the paper's defaults)."""
+    _check_train_options(run_dir, options)
     config = _resumed_config(run_dir, options) if resume else TrainConfig(**options)  # type: ignore[arg-type]
     path = train(config, run_dir, resume=resume, progress=not quiet)
     click.echo(f"checkpoint: {path}")
+
+
+def _check_train_options(run_dir: str, options: dict[str, object]) -> None:
+    """What can be checked before the data is built: device, output folder, options that would
+    have no effect."""
+    check_device(str(options["device"]))
+    checks.output_dir(run_dir, "--out", inputs=(str(options["data"]), options["data_root"]))  # type: ignore[arg-type]
+    ctx = click.get_current_context()
+    given = {
+        k for k in options if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE
+    }
+    if "lambda_l1" in given and not str(options["loss"]).startswith("l1"):
+        raise click.UsageError(
+            f"--lambda-l1 has no effect with --loss {options['loss']} (no L1 term)"
+        )
+    if given & {"n_train", "data_seed"} and options["data"] != "synthcity":
+        raise click.UsageError(
+            "--n-train and --data-seed apply to the built-in synthcity data only"
+        )
+    if "data_root" in given and options["data"] != "cityscapes":
+        raise click.UsageError("--data-root applies to --data cityscapes only")
 
 
 def _resumed_config(run_dir: str, options: dict[str, object]) -> TrainConfig:

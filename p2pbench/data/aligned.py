@@ -55,11 +55,55 @@ def list_aligned(root: Path, split: str) -> list[Path]:
     return files
 
 
+HIGH_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+"""Pillow modes of 16-bit and float images: converting them to 8-bit RGB would truncate."""
+
+
+def _high_depth(im: Image.Image) -> str | None:
+    """The 16-bit or float pixel format of an opened image, else None. A 48-bit RGB PNG opens
+    as mode RGB (Pillow keeps the high byte); its raw mode (`RGB;16B`) tells."""
+    if im.mode in HIGH_DEPTH_MODES:
+        return im.mode
+    raw = [str(tile[3]) for tile in (im.tile or []) if len(tile) > 3]
+    return next((r for r in raw if ";16" in r or ";32" in r), None)
+
+
+def check_pairs(files: list[Path], size: int | None) -> None:
+    """Every file is an A|B pair (W = 2·H: two square halves) of 8-bit pixels, and without
+    `size` (no resize) all pairs share one size; read from the headers, before any work."""
+    shapes: dict[tuple[int, int], str] = {}
+    for path in files:
+        try:
+            with Image.open(path) as im:
+                (w, h), mode = im.size, _high_depth(im)
+        except (OSError, ValueError, Image.DecompressionBombError) as e:
+            raise OSError(f"cannot read image {path}: {e}") from e
+        if mode is not None:
+            raise ValueError(
+                f"{path} has {mode} pixels (16-bit or float), which would be truncated to "
+                "8 bits; convert the folder to 8-bit RGB images"
+            )
+        if w != 2 * h:
+            raise ValueError(
+                f"{path} is {w}×{h} (W×H), not an aligned pair: expected W = 2·H, A on the "
+                "left half and B on the right, each square"
+            )
+        shapes.setdefault((w, h), path.name)
+    if size is None and len(shapes) > 1:
+        listing = ", ".join(f"{w}×{h} ({name})" for (w, h), name in sorted(shapes.items()))
+        raise ValueError(
+            f"pairs of different sizes in {files[0].parent}: {listing}; give a size to "
+            "resize them to, or make them uniform"
+        )
+
+
 def _open_rgb(path: Path) -> Image.Image:
     try:
         with Image.open(path) as im:
+            if (depth := _high_depth(im)) is not None:
+                raise ValueError(f"{depth} pixels would be truncated to 8 bits")
             return im.convert("RGB")
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
         raise OSError(f"cannot read image {path}: {e}") from e
 
 
@@ -70,7 +114,7 @@ def read_label(path: Path) -> np.ndarray:
             if im.mode not in ("L", "P"):
                 raise ValueError(f"expected an 8-bit single-channel PNG, got mode {im.mode!r}")
             return np.array(im, dtype=np.uint8)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
         raise OSError(f"cannot read label map {path}: {e}") from e
 
 
@@ -108,6 +152,7 @@ class AlignedDataset(PairedDataset):
                     f"has {len(self.files)}"
                 )
             self.files = self.files[:n]
+        check_pairs(self.files, size)
         labels = self.root / f"{split}_labels"
         self.label_dir: Path | None = labels if load_labels and labels.is_dir() else None
         if self.label_dir is not None:

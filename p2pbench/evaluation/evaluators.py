@@ -20,8 +20,9 @@ from typing import Protocol as TypingProtocol
 
 import torch
 
-from p2pbench.data import Batch, quantize_uint8
+from p2pbench.data import Batch, PairedDataset, quantize_uint8
 from p2pbench.distributed import gather_lists, rank_and_world
+from p2pbench.evaluation.datasets import protocol_dataset
 from p2pbench.evaluation.label_maps import predict_classes, protocol_labels
 from p2pbench.evaluation.segmenters import LoadedSegmenter, load_segmenter
 from p2pbench.evaluation.spec import EncoderSpec
@@ -32,10 +33,13 @@ from p2pbench.metrics.inception import try_build_extractor
 from p2pbench.metrics.keys import group_metrics
 from p2pbench.metrics.paired import PairedMetrics
 from p2pbench.metrics.reference_stats import (
+    CacheLookup,
     StatsKey,
-    find_cached,
+    combine_digests,
+    image_digest,
     import_npz,
     load_stats,
+    lookup_cached,
     stats_path,
     store_cached,
 )
@@ -167,15 +171,33 @@ class PairedEvaluator:
 
 
 class InceptionEvaluator:
-    """FID, IS and KID of the outputs, the reference from the real targets (cached)."""
+    """FID, IS and KID of the outputs, the reference from the real targets (cached by content).
+
+    With weights and no reference file given, the targets are read and hashed before the pass
+    (`dataset` and the scored `ids` when given, else the protocol's split as `protocol_dataset`
+    builds it: decoding only, no network); their content digest names the cache entry. During
+    the pass every target is hashed again: a batch whose targets are those of a usable entry
+    reuses its features, any other goes through Inception. Unless every image came from the
+    entry, the statistics are (re)written under the digest of the images actually scored.
+    """
 
     group = "inception"
 
     def __init__(
-        self, protocol: Protocol, device: torch.device, encoder: EncoderSpec, n_images: int
+        self,
+        protocol: Protocol,
+        device: torch.device,
+        encoder: EncoderSpec,
+        n_images: int,
+        *,
+        dataset: PairedDataset | None = None,
+        ids: Sequence[str] | None = None,
     ) -> None:
         self.extractor = try_build_extractor(encoder.fid_mode, encoder.inception_weights, device)
-        self.key: StatsKey | None = None
+        self.key_fields: dict[str, Any] | None = None  # StatsKey less content and n: caching
+        self.lookup: CacheLookup | None = None  # the entry of the targets read before the pass
+        self.expected: dict[str, tuple[int, str]] = {}  # sample id → (entry row, image digest)
+        self.unpredicted: str | None = None  # why the targets could not be read before the pass
         self.reference = None
         self.reference_origin = "none"
         self.reference_path = encoder.reference_stats
@@ -184,26 +206,55 @@ class InceptionEvaluator:
             self.reference = import_npz(path) if path.endswith(".npz") else load_stats(path)
             self.reference_origin = f"file {path}"
         elif getattr(self.extractor, "weights", None) is not None:
-            self.key = StatsKey(
-                dataset=protocol.dataset,
-                split=protocol.split,
-                protocol=f"{protocol.key}:{protocol.digest()}",
-                resolution=(protocol.image_size, protocol.image_size),
-                mode=encoder.fid_mode,
-                weights_sha256=self.extractor.weights.sha256,  # type: ignore[union-attr]
-                n_images=n_images,
-            )
-            self.reference_path = str(stats_path(self.key))
-            self.reference = find_cached(self.key)
-            self.reference_origin = (
-                f"cache {self.reference_path}"
-                if self.reference is not None
-                else f"computed in this pass, cached as {self.reference_path}"
-            )
+            self.key_fields = {
+                "protocol": f"{protocol.key}:{protocol.digest()}",
+                "mode": encoder.fid_mode,
+                "weights_sha256": self.extractor.weights.sha256,  # type: ignore[union-attr]
+            }
+            self._look_up(protocol, n_images, dataset, ids)
         self.reset()
+
+    def _look_up(
+        self,
+        protocol: Protocol,
+        n_images: int,
+        dataset: PairedDataset | None,
+        ids: Sequence[str] | None,
+    ) -> None:
+        """Digest the real targets before the pass and find their cache entry."""
+        if dataset is None:
+            try:
+                dataset = protocol_dataset(protocol, None, None)
+            except (OSError, ValueError, ImportError) as e:
+                self.unpredicted = f"the protocol's images could not be read before the pass: {e}"
+                return
+        all_ids: tuple[str, ...] = tuple(dataset.sample_ids)  # type: ignore[attr-defined]
+        ids = all_ids[:n_images] if ids is None else tuple(ids)
+        index_of = {sid: i for i, sid in enumerate(all_ids)}
+        unknown = [sid for sid in ids if sid not in index_of][:5]
+        if unknown:
+            raise ValueError(
+                f"expected ids of the dataset's samples, found {unknown} not among them; "
+                "pass the ids the loop scores"
+            )
+        if len(ids) != n_images:
+            self.unpredicted = f"{len(ids)} images read before the pass, {n_images} scored"
+            return
+        digests = [image_digest(quantize_uint8(dataset[index_of[sid]].target)) for sid in ids]
+        self.expected = {
+            sid: (row, d) for row, (sid, d) in enumerate(zip(ids, digests, strict=True))
+        }
+        self.lookup = lookup_cached(self._key(digests), need_features=True)
+
+    def _key(self, digests: Sequence[str]) -> StatsKey:
+        """The cache key of the real images with these digests (in sample order)."""
+        fields = self.key_fields or {}
+        return StatsKey(combine_digests(digests), n_images=len(digests), **fields)
 
     def reset(self) -> None:
         self.metrics = GenerativeMetrics(self.extractor, self.reference)
+        self.seen: list[tuple[str, str]] = []  # (sample id, target digest) on this rank
+        self.reused = 0  # targets of this rank whose features came from the cache entry
 
     @property
     def accumulate_real(self) -> bool:
@@ -211,20 +262,97 @@ class InceptionEvaluator:
 
     def process(self, images: torch.Tensor, batch: Batch, indices: Sequence[int]) -> None:
         self.metrics.update(images, indices)
-        if self.accumulate_real:
-            self.metrics.update_real(quantize_uint8(batch.target), indices)
+        if not self.accumulate_real:
+            return
+        real = quantize_uint8(batch.target)
+        if self.key_fields is None:
+            self.metrics.update_real(real, indices)
+            return
+        digests = [image_digest(im) for im in real]
+        self.seen += zip(batch.sample_ids, digests, strict=True)
+        features = self._cached_features(batch.sample_ids, digests)
+        if features is None:
+            self.metrics.update_real(real, indices)
+            return
+        features = features.to(self.metrics.fid.device)
+        self.metrics.fid.update(features, real=True)
+        self.metrics.kid.update(features, indices, real=True)
+        self.reused += len(digests)
+
+    def _cached_features(
+        self, sample_ids: Sequence[str], digests: Sequence[str]
+    ) -> torch.Tensor | None:
+        """The entry's features of these targets, if it is usable and holds every one."""
+        stats = self.lookup.stats if self.lookup is not None else None
+        if stats is None or stats.features is None:
+            return None
+        rows = []
+        for sid, digest in zip(sample_ids, digests, strict=True):
+            row, expected = self.expected.get(sid, (-1, ""))
+            if digest != expected:
+                return None
+            rows.append(row)
+        return stats.features[rows]
+
+    def _settle_cache(self) -> dict[str, Any]:
+        """Hit, or store the statistics of the images scored; the provenance of the entry."""
+        seen = gather_lists(self.seen)
+        reused = sum(gather_lists([self.reused]))
+        key = self._key([d for _, d in seen])
+        found = self.lookup
+        reason: str | None = None
+        reference: dict[str, Any] | None = None
+        if (
+            found is not None
+            and found.key == key
+            and found.stats is not None
+            and reused == len(seen)
+        ):
+            status = "hit"
+            reference = {
+                "kind": "statistics file",
+                "n": found.stats.n,
+                "provenance": found.stats.provenance,
+            }
+        else:
+            stats = self.metrics.real_stats({"key": key.as_dict()})  # on every rank
+            if rank_and_world()[0] == 0:
+                store_cached(key, stats)
+            status = "miss"
+            if found is None:
+                reason = self.unpredicted
+            elif found.key != key:
+                reason = (
+                    "the images scored differ from those read before the pass (another split, "
+                    f"missing outputs or another data root); {reused} of {len(seen)} reused"
+                )
+            elif found.stale is not None:
+                status, reason = "recomputed", found.stale
+        path = str(stats_path(key))
+        self.reference_path = path
+        self.reference_origin = {
+            "hit": f"cache hit {path}",
+            "miss": f"computed in this pass, cached as {path}",
+            "recomputed": f"computed in this pass (stale cache entry replaced), cached as {path}",
+        }[status]
+        section: dict[str, Any] = {
+            "reference_cache": {
+                "status": status,
+                "path": path,
+                "key_digest": key.digest(),
+                "content_sha256": key.content_sha256,
+                "reused_images": reused,
+                "reason": reason,
+            }
+        }
+        return {**section, "reference": reference} if reference is not None else section
 
     def evaluate(self) -> EvaluatorOutput:
         values = self.metrics.compute()
-        if self.accumulate_real and self.key is not None and self.metrics.available:
-            stats = self.metrics.real_stats({"key": self.key.as_dict()})  # on every rank
-            if rank_and_world()[0] == 0:
-                store_cached(self.key, stats)
-        described = {
-            **self.metrics.describe(),
-            "reference_origin": self.reference_origin,
-            "reference_path": self.reference_path,
-        }
+        described = self.metrics.describe()
+        if self.key_fields is not None and self.metrics.available:
+            described.update(self._settle_cache())
+        described.update(reference_origin=self.reference_origin, reference_path=self.reference_path)
         return EvaluatorOutput(metrics=values, provenance={"inception": described})
 
 
@@ -238,6 +366,8 @@ def build_evaluators(
     segmenter_weights: str | None,
     encoder: EncoderSpec,
     n_images: int,
+    dataset: PairedDataset | None = None,
+    ids: Sequence[str] | None = None,
 ) -> list[Evaluator]:
     """The metric groups asked for that apply: FCN-score needs labels (or colour maps), paired
     metrics a generated image (the real photos equal their targets), Inception metrics photos."""
@@ -245,7 +375,9 @@ def build_evaluators(
     if "paired" in groups and not real_source:
         evaluators.append(PairedEvaluator(device))
     if "inception" in groups and protocol.task != "photo2labels":
-        evaluators.append(InceptionEvaluator(protocol, device, encoder, n_images))
+        evaluators.append(
+            InceptionEvaluator(protocol, device, encoder, n_images, dataset=dataset, ids=ids)
+        )
     if "fcn" in groups and protocol.task in ("labels2photo", "photo2labels"):
         evaluators.insert(
             0,

@@ -101,6 +101,8 @@ def evaluate(
                 segmenter_weights=score.segmenter_weights,
                 encoder=encoder,
                 n_images=len(scored),
+                dataset=dataset,
+                ids=scored,
             )
             digests = run_loop(dataset, selection, scored, stream, evaluators, run, proto.key)
             outputs = [e.evaluate() for e in evaluators]

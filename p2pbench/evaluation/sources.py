@@ -255,6 +255,13 @@ class GeneratedImages:
             sample_ids=batch.sample_ids,
             seed=self.seed,
         )
+        finite = torch.isfinite(out).flatten(1).all(1)
+        if not bool(finite.all()):
+            bad = [sid for sid, ok in zip(batch.sample_ids, finite.tolist(), strict=True) if not ok]
+            raise ValueError(
+                f"the generator produced NaN or infinite values for sample(s) {', '.join(bad)}; "
+                "its weights are likely broken (a diverged run?): score an earlier checkpoint"
+            )
         return quantize_uint8(out).cpu()
 
     def describe(self) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from p2pbench.devices import check_device
 from p2pbench.metrics.keys import GROUPS
 
 
@@ -50,6 +51,7 @@ class RunSpec:
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ValueError(f"batch size must be at least 1, found {self.batch_size}")
+        check_device(self.device)
 
 
 @dataclass(frozen=True)

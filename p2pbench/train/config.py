@@ -22,6 +22,9 @@ class TrainConfig:
     (0.5, 0.999), batch 1, jitter 286 → 256 crop + flip, constant learning rate (the paper's
     Lua code). `schedule="linear-decay"` holds the rate for `epochs - decay_epochs` epochs and
     then decays it linearly, as the PyTorch port does with 100 + 100 epochs.
+
+    Under torchrun `batch_size` is the global batch, split across the processes, and `sync_bn`
+    turns batch norm into SyncBatchNorm (CUDA only); see `p2pbench.train.ddp`.
     """
 
     data: str = "synthcity"
@@ -47,7 +50,8 @@ class TrainConfig:
     epochs: int = 200
     decay_epochs: int = 0
     max_steps: int | None = None
-    batch_size: int = 1
+    batch_size: int = 1  # the global batch: under torchrun each process takes a shard of it
+    sync_bn: bool = False  # several processes: batch-norm statistics over the global batch
     jitter: bool = True
     jitter_resize: str = "bilinear"  # the Lua code's filter; the port used bicubic
     seed: int = 0
@@ -85,6 +89,8 @@ class TrainConfig:
             raise ValueError(f"lr must be a finite number > 0, found {self.lr}")
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             raise ValueError(f"Adam betas must be in [0, 1), found ({self.beta1}, {self.beta2})")
+        if self.sync_bn and self.norm != "batch":
+            raise ValueError(f"sync_bn synchronises batch norm, but norm is {self.norm!r}")
         _check_sizes(self)
 
     @property

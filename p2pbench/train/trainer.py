@@ -5,11 +5,16 @@ One step: G translates the input; D takes one step on (input, target) as real an
 loss plus λ·L1. The position in the data is a function of the step alone (a seeded permutation
 per epoch, jitter seeded per (seed, epoch, index)), and the global RNG that drives dropout is
 saved in every checkpoint, so a run resumed from a checkpoint continues exactly as if it had
-never stopped.
+never stopped. A loss that becomes NaN or infinite stops the run (`NonFiniteLossError`) before
+the optimiser step it would corrupt, leaving the last checkpoint as it was.
+
+Under torchrun the step runs on DistributedDataParallel, each process on its shard of the
+global batch; `p2pbench.train.ddp` states what that means for batch norm and for resuming.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sys
@@ -23,7 +28,9 @@ from tqdm import tqdm
 
 from p2pbench.base import atomic_write_text
 from p2pbench.data import Batch, Jitter, build_dataset, collate_samples, sample_generator
+from p2pbench.distributed import barrier, gather_lists, rank_and_world, shard_range
 from p2pbench.provenance import package_versions
+from p2pbench.train import ddp
 from p2pbench.train.config import TrainConfig, lr_factor
 from p2pbench.train.losses import gan_loss, l1_loss
 from p2pbench.train.samples import save_sample_grid
@@ -38,8 +45,41 @@ from reference_models import (
 from reference_models.checkpoint import generator_section
 
 CHECKPOINT_NAME = "checkpoint.pt"
+RESUME_MAY_CHANGE = ("max_steps", "device", "sync_bn")
 LOG_NAME = "log.jsonl"
 N_GRID_SAMPLES = 4
+
+
+class NonFiniteLossError(ValueError):
+    """A loss became NaN or infinite; training stopped before the optimiser step took it."""
+
+    def __init__(
+        self,
+        terms: dict[str, float],
+        *,
+        step: int | None = None,
+        checkpoint: Path | None = None,
+        checkpoint_step: int | None = None,
+    ) -> None:
+        self.terms, self.step = dict(terms), step
+        self.checkpoint, self.checkpoint_step = checkpoint, checkpoint_step
+        bad = ", ".join(f"{k} = {v}" for k, v in terms.items() if not math.isfinite(v))
+        where = f" at step {step}" if step is not None else ""
+        if checkpoint is not None:
+            last = f"the last good checkpoint is {checkpoint} (step {checkpoint_step})"
+        else:
+            last = "no checkpoint had been written yet"
+        super().__init__(
+            f"non-finite loss{where}: {bad}; training stopped and {last}. Lower --lr or "
+            "--lambda-l1, or check the data, then start again or continue with --resume"
+        )
+
+    def at(self, step: int, checkpoint: Path, checkpoint_step: int | None) -> NonFiniteLossError:
+        """The same error, naming the step and the checkpoint to fall back on."""
+        saved = checkpoint if checkpoint_step is not None else None
+        return NonFiniteLossError(
+            self.terms, step=step, checkpoint=saved, checkpoint_step=checkpoint_step
+        )
 
 
 @dataclass
@@ -49,6 +89,9 @@ class Models:
     discriminator: nn.Module | None
     optimizer_g: torch.optim.Adam
     optimizer_d: torch.optim.Adam | None
+    # what the step runs under torchrun: DistributedDataParallel over the modules above
+    train_generator: nn.Module | None = None
+    train_discriminator: nn.Module | None = None
 
 
 def build_models(config: TrainConfig) -> Models:
@@ -85,49 +128,87 @@ def epoch_order(seed: int, epoch: int, n: int) -> list[int]:
     return torch.randperm(n, generator=sample_generator(seed, epoch, -1)).tolist()
 
 
-def train_step(config: TrainConfig, m: Models, batch: Batch) -> dict[str, float]:
-    """One D step then one G step; returns the losses (L1 unweighted, always measured)."""
+def train_step(
+    config: TrainConfig, m: Models, batch: Batch, *, global_batch: int | None = None
+) -> dict[str, float]:
+    """One D step then one G step; returns the losses (L1 unweighted, always measured).
+
+    Under torchrun `batch` is this process's shard of a global batch of `global_batch` samples:
+    the returned losses are the global batch means, and a non-finite one raises
+    `NonFiniteLossError` on every rank alike, before the optimiser step it would corrupt.
+    """
     device = torch.device(config.device)
+    world = rank_and_world()[1]
+    total = global_batch if global_batch is not None else len(batch) * world
+    share = len(batch) / total  # this rank's fraction of the global batch
+    scale = world * len(batch) / total  # DDP averages over ranks: 1 for equal shards
+    g = m.generator if m.train_generator is None else m.train_generator
+    d = m.discriminator if m.train_discriminator is None else m.train_discriminator
     real_a, real_b = batch.input.to(device), batch.target.to(device)
-    fake_b = m.generator(real_a)
+    fake_b = g(real_a)
     losses: dict[str, float] = {}
 
     def d_input(output: torch.Tensor) -> torch.Tensor:
         return torch.cat([real_a, output], dim=1) if config.conditional else output
 
-    if m.discriminator is not None and m.optimizer_d is not None:
+    if d is not None and m.discriminator is not None and m.optimizer_d is not None:
         m.discriminator.requires_grad_(True)
         m.optimizer_d.zero_grad(set_to_none=True)
-        loss_fake = gan_loss(m.discriminator(d_input(fake_b.detach())), False, config.gan_mode)
-        loss_real = gan_loss(m.discriminator(d_input(real_b)), True, config.gan_mode)
-        (0.5 * (loss_fake + loss_real)).backward()
+        loss_fake = gan_loss(d(d_input(fake_b.detach())), False, config.gan_mode)
+        loss_real = gan_loss(d(d_input(real_b)), True, config.gan_mode)
+        losses.update(_finite(ddp.reduce_losses({"d_fake": loss_fake, "d_real": loss_real}, share)))
+        _backward(0.5 * (loss_fake + loss_real), scale)
         m.optimizer_d.step()
         m.discriminator.requires_grad_(False)
-        losses.update(d_fake=loss_fake.item(), d_real=loss_real.item())
 
     m.optimizer_g.zero_grad(set_to_none=True)
     l1 = l1_loss(fake_b, real_b)
     loss_g = config.lambda_l1 * l1 if config.uses_l1 else torch.zeros((), device=device)
-    if m.discriminator is not None:
-        g_gan = gan_loss(m.discriminator(d_input(fake_b)), True, config.gan_mode)
+    terms: dict[str, torch.Tensor] = {}
+    if d is not None:
+        # D's own forward, outside DDP: this backward gives D no gradients to synchronise
+        g_gan = gan_loss(ddp.plain(d)(d_input(fake_b)), True, config.gan_mode)
         loss_g = loss_g + g_gan
-        losses["g_gan"] = g_gan.item()
-    loss_g.backward()
+        terms["g_gan"] = g_gan
+    terms["l1"] = l1
+    losses.update(_finite(ddp.reduce_losses(terms, share), losses))
+    _backward(loss_g, scale)
     m.optimizer_g.step()
-    losses["l1"] = l1.item()
     return losses
+
+
+def _finite(terms: dict[str, float], earlier: dict[str, float] | None = None) -> dict[str, float]:
+    """`terms`, if every value is finite; else `NonFiniteLossError` (naming the step's losses)."""
+    if not all(math.isfinite(v) for v in terms.values()):
+        raise NonFiniteLossError({**(earlier or {}), **terms})
+    return terms
+
+
+def _backward(loss: torch.Tensor, scale: float) -> None:
+    (loss if scale == 1 else loss * scale).backward()
 
 
 def train(
     config: TrainConfig, run_dir: str | Path, *, resume: bool = False, progress: bool = True
 ) -> Path:
-    """Train (or, with `resume`, continue) a run in `run_dir`; returns the checkpoint path."""
+    """Train (or, with `resume`, continue) a run in `run_dir`; returns the checkpoint path.
+
+    Under torchrun every process calls this; rank 0 alone writes files and shows progress.
+    """
+    rank, world = rank_and_world()
+    main = rank == 0
     run = Path(run_dir)
     checkpoint_path = run / CHECKPOINT_NAME
     if checkpoint_path.exists() and not resume:
         raise FileExistsError(
             f"{run} already holds a run; pass --resume to continue it or choose another --out"
         )
+    if world > 1 and config.sync_bn and torch.device(config.device).type != "cuda":
+        raise ValueError(
+            f"--sync-bn needs CUDA (torch's SyncBatchNorm normalises GPU tensors only), found "
+            f"--device {config.device}; drop --sync-bn to normalise each process's shard"
+        )
+    barrier()  # every rank has looked for the checkpoint before rank 0 may write one
     run.mkdir(parents=True, exist_ok=True)
     size = config.size or generator_size(config.generator)
     transform = Jitter(size, resize=config.jitter_resize) if config.jitter else None
@@ -143,41 +224,59 @@ def train(
         labels=False,
         transform_seed=config.seed,
     )
-    grid_samples = _grid_samples(config, size)
-    torch.manual_seed(config.seed)  # drives dropout during training
-    m = build_models(config)
-    step = 0
-    if resume:
-        step = _restore(checkpoint_path, config, m)
-        _truncate_log(run / LOG_NAME, step)
-    else:
-        atomic_write_text(run / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
-
     steps_per_epoch = math.ceil(len(data) / config.batch_size)
     total = config.epochs * steps_per_epoch
     if config.max_steps is not None:
         total = min(total, config.max_steps)
+    ddp.check_batch_split(config.batch_size, len(data), world, whole_epoch=total >= steps_per_epoch)
+    grid_samples = _grid_samples(config, size) if main else None
+    torch.manual_seed(ddp.dropout_seed(config.seed, rank))  # drives dropout during training
+    m = build_models(config)
+    step = 0
+    saved_step: int | None = None  # the step of the checkpoint on disk
+    if resume:
+        step = saved_step = _restore(checkpoint_path, config, m)
+        if main:
+            _truncate_log(run / LOG_NAME, step)
+    elif main:
+        atomic_write_text(run / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
+    if world > 1:  # DDP's constructor also checks that every rank holds the same weights
+        m.train_generator = ddp.distributed(m.generator, sync_bn=config.sync_bn)
+        if m.discriminator is not None:
+            m.train_discriminator = ddp.distributed(m.discriminator, sync_bn=config.sync_bn)
+
     bar = tqdm(
-        total=total, initial=step, disable=not progress, file=sys.stderr, unit="step", desc="train"
+        total=total,
+        initial=step,
+        disable=not progress or not main,
+        file=sys.stderr,
+        unit="step",
+        desc="train",
     )
-    m.generator.train()
-    if m.discriminator is not None:
-        m.discriminator.train()
-    with open(run / LOG_NAME, "a", encoding="utf-8") as log:
+    for net in (m.generator, m.discriminator, m.train_generator, m.train_discriminator):
+        if net is not None:  # the SyncBatchNorm copies have their own training flags
+            net.train()
+    with contextlib.ExitStack() as files:
+        log = files.enter_context(open(run / LOG_NAME, "a", encoding="utf-8")) if main else None
         while step < total:
             epoch, position = divmod(step, steps_per_epoch)
             _set_lr(config, m, epoch)
             data.set_epoch(epoch)
             order = epoch_order(config.seed, epoch, len(data))
             indices = order[position * config.batch_size : (position + 1) * config.batch_size]
-            losses = train_step(config, m, collate_samples([data[i] for i in indices]))
+            mine = [indices[i] for i in shard_range(len(indices), rank, world)]
+            batch = collate_samples([data[i] for i in mine])
+            try:
+                losses = train_step(config, m, batch, global_batch=len(indices))
+            except NonFiniteLossError as e:
+                raise e.at(step + 1, checkpoint_path, saved_step) from None
             step += 1
             bar.update(1)
             bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
-            if step % config.log_every == 0 or step == total:
+            if log is not None and (step % config.log_every == 0 or step == total):
                 log.write(json.dumps({"step": step, "epoch": epoch, **losses}) + "\n")
                 log.flush()
-            if step % config.sample_every == 0 or step == total:
+            if grid_samples is not None and (step % config.sample_every == 0 or step == total):
                 save_sample_grid(
                     m.generator,
                     grid_samples,
@@ -186,6 +285,7 @@ def train(
                 )
             if step % config.checkpoint_every == 0 or step == total:
                 _save(checkpoint_path, config, m, step)
+                saved_step = step
     bar.close()
     return checkpoint_path
 
@@ -219,17 +319,27 @@ def _set_lr(config: TrainConfig, m: Models, epoch: int) -> None:
 
 
 def _save(path: Path, config: TrainConfig, m: Models, step: int) -> None:
+    """Rank 0 writes the checkpoint (atomically); every rank waits until it is in place."""
+    rank, world = rank_and_world()
+    rng = {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+    rng_by_rank = gather_lists([rng]) if world > 1 else [rng]
+    if rank != 0:
+        barrier()
+        return
     sections: dict[str, Any] = {
         "generator": generator_section(config.generator, m.generator_config, m.generator),
         "optimizers": {"generator": m.optimizer_g.state_dict()},
         "step": step,
-        "rng": {
-            "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        },
+        "rng": rng,
         "run": config.to_dict(),
         "versions": package_versions(),
+        "world_size": world,
     }
+    if world > 1:
+        sections["rng_by_rank"] = rng_by_rank
     if m.discriminator is not None and m.optimizer_d is not None:
         sections["discriminator"] = {
             "name": config.discriminator,
@@ -237,6 +347,7 @@ def _save(path: Path, config: TrainConfig, m: Models, step: int) -> None:
         }
         sections["optimizers"]["discriminator"] = m.optimizer_d.state_dict()
     save_checkpoint(path, sections)
+    barrier()
 
 
 def _restore(path: Path, config: TrainConfig, m: Models) -> int:
@@ -247,22 +358,30 @@ def _restore(path: Path, config: TrainConfig, m: Models) -> int:
     differing = [
         k
         for k, v in stored.to_dict().items()
-        if k not in ("max_steps", "device") and getattr(config, k) != v
+        if k not in RESUME_MAY_CHANGE and getattr(config, k) != v
     ]
     if differing:
         raise ValueError(
             f"--resume: the options {differing} differ from the run in {path.parent}; "
-            "a resumed run keeps its configuration (only --max-steps and --device may change)"
+            "a resumed run keeps its configuration (only --max-steps, --device and --sync-bn "
+            "may change)"
         )
     m.generator.load_state_dict(data["generator"]["state_dict"])
     m.optimizer_g.load_state_dict(data["optimizers"]["generator"])
     if m.discriminator is not None and m.optimizer_d is not None:
         m.discriminator.load_state_dict(data["discriminator"]["state_dict"])
         m.optimizer_d.load_state_dict(data["optimizers"]["discriminator"])
-    torch.set_rng_state(data["rng"]["torch"])
-    if data["rng"]["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(data["rng"]["cuda"])
-    return int(data["step"])
+    step = int(data["step"])
+    rank, world = rank_and_world()
+    by_rank = data.get("rng_by_rank") or [data["rng"]]
+    if len(by_rank) == world or rank == 0:  # same world size, or rank 0 under another one
+        rng = by_rank[rank]
+        torch.set_rng_state(rng["torch"])
+        if rng["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+    else:  # a rank the stored run did not have, or a stream of a different split
+        torch.manual_seed(ddp.dropout_seed(config.seed, rank, step))
+    return step
 
 
 def _truncate_log(path: Path, step: int) -> None:

@@ -113,3 +113,14 @@ def test_the_command_line_is_recorded_as_typed(tmp_path: Path) -> None:
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
     assert read_result(out).provenance["command"] == ["p2pbench", *args]
+
+
+def test_ctrl_c_exits_130_not_1(monkeypatch: pytest.MonkeyPatch) -> None:
+    import p2pbench.cli.evaluate as cli_evaluate
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_evaluate, "evaluate", interrupted)
+    res = CliRunner().invoke(main, ["eval", "--real", "--data", "synthcity"])
+    assert res.exit_code == 130 and "interrupted" in res.output

@@ -70,12 +70,17 @@ def test_errors_name_the_problem(root: Path, tmp_path_factory) -> None:
     with pytest.raises(FileNotFoundError, match="no .png/.jpg images"):
         AlignedDataset(empty, "train")
     Image.fromarray(np.zeros((4, 9, 3), np.uint8)).save(root / "train" / "odd.png")
-    ds = AlignedDataset(root, "train")
-    with pytest.raises(ValueError, match="odd.png.*even width"):
-        ds[ds.sample_ids.index("odd")]
+    with pytest.raises(ValueError, match="odd.png is 9×4 .*not an aligned pair"):
+        AlignedDataset(root, "train")  # checked up front, from the headers
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(root / "train" / "odd.png")
+    with pytest.raises(ValueError, match="odd.png is 4×4 .*not an aligned pair"):
+        AlignedDataset(root, "train")  # a photo, not a pair: never split and stretched
+    Image.fromarray(np.zeros((4, 8), np.uint16)).save(root / "train" / "odd.png")
+    with pytest.raises(ValueError, match="odd.png has I;16.* truncated"):
+        AlignedDataset(root, "train")
     (root / "train" / "odd.png").write_bytes(b"not a png")
     with pytest.raises(OSError, match="cannot read image .*odd.png"):
-        AlignedDataset(root, "train")[ds.sample_ids.index("odd")]
+        AlignedDataset(root, "train")
     (root / "train" / "odd.png").unlink()
     (root / "train_labels").mkdir()
     Image.fromarray(np.zeros((16, 16), np.uint8)).save(root / "train_labels" / "a.png")

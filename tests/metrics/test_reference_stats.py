@@ -13,12 +13,18 @@ from p2pbench.metrics.frechet import stats_from_features
 from p2pbench.metrics.generative import GenerativeMetrics
 from p2pbench.metrics.image_stats import compute_stats, fid_between
 from p2pbench.metrics.reference_stats import (
+    ReferenceStats,
+    StaleStatsWarning,
     StatsFileError,
     StatsKey,
     cached_stats,
     export_npz,
+    find_cached,
+    image_digest,
     import_npz,
     load_stats,
+    lookup_cached,
+    reference_digest,
     save_stats,
     stats_path,
 )
@@ -27,8 +33,8 @@ HAS_PYTORCH_FID = importlib.util.find_spec("pytorch_fid") is not None
 N = 16  # conftest.N_IMAGES: images in `fake` and in `real`
 
 
-def _key(weights_sha: str, n: int = N) -> StatsKey:
-    return StatsKey("synthcity", "val", "synthcity@v1:abc", (64, 64), "tf", weights_sha, n)
+def _key(weights_sha: str, n: int = N, content: str = "c" * 64) -> StatsKey:
+    return StatsKey(content, "synthcity@v1:abc", "tf", weights_sha, n)
 
 
 def test_reference_cached_once_and_reused(ours, extractor, fake, settings, tmp_path) -> None:
@@ -55,6 +61,99 @@ def test_reference_cached_once_and_reused(ours, extractor, fake, settings, tmp_p
     cached.update(fake, range(N))
     assert cached.compute() == pytest.approx(ours.compute(), rel=1e-12)
     assert cached.describe()["reference"]["kind"] == "statistics file"
+
+
+def test_content_digest_is_of_the_uint8_images_in_order(make_images) -> None:
+    images = make_images(4, (8, 6), seed=0)
+    digest = reference_digest([images])
+    assert digest == reference_digest([images[:1], *images[1:]])  # batches or single images
+    assert digest == reference_digest(list(images))
+    changed = images.clone()
+    changed[2, 0, 0, 0] ^= 1  # one bit of one pixel
+    assert reference_digest([changed]) != digest
+    assert reference_digest([images[[1, 0, 2, 3]]]) != digest  # sample order counts
+    same_bytes = images[0].reshape(3, 6, 8)  # the same bytes on another grid
+    assert image_digest(same_bytes) != image_digest(images[0])
+    with pytest.raises(ValueError, match="expected a uint8 3×H×W image, found torch.float32"):
+        image_digest(images[0].float())
+
+
+def test_key_is_content_protocol_mode_weights_and_count() -> None:
+    key = _key("w" * 64)
+    assert set(key.as_dict()) == {
+        "content_sha256",
+        "protocol",
+        "mode",
+        "weights_sha256",
+        "n_images",
+    }
+    variants = [
+        _key("w" * 64, content="d" * 64),
+        _key("w" * 64, n=N + 1),
+        _key("v" * 64),
+        StatsKey(key.content_sha256, "synthcity@v1:abd", "tf", key.weights_sha256, N),
+        StatsKey(key.content_sha256, key.protocol, "clean", key.weights_sha256, N),
+    ]
+    assert len({key.digest(), *(v.digest() for v in variants)}) == 1 + len(variants)
+    assert _key("w" * 64).digest() == key.digest()
+
+
+def _stats(n: int = N, d: int = 4, features: bool = True) -> ReferenceStats:
+    f = torch.arange(n * d, dtype=torch.float64).reshape(n, d) / (n * d)
+    return ReferenceStats(n, f.sum(0), f.T @ f, f if features else None, {"test": True})
+
+
+def test_stale_entries_are_reported_and_recomputed(tmp_path) -> None:
+    key, other = _key("w" * 64), _key("w" * 64, content="d" * 64)
+    assert lookup_cached(key, tmp_path).stats is None  # a plain miss: no warning
+    save_stats(_stats(), stats_path(key, tmp_path), key)
+    found = lookup_cached(key, tmp_path, need_features=True)
+    assert found.stale is None and found.stats is not None and found.stats.n == N
+
+    save_stats(_stats(), stats_path(other, tmp_path), key)  # another key's file under its name
+    with pytest.warns(StaleStatsWarning, match="stale reference statistics .*not for"):
+        assert find_cached(other, tmp_path) is None
+    calls = []
+
+    def compute() -> ReferenceStats:
+        calls.append(1)
+        return _stats()
+
+    with pytest.warns(StaleStatsWarning):
+        stats, hit = cached_stats(other, compute, home=tmp_path)
+    assert not hit and calls == [1]
+    assert load_stats(stats_path(other, tmp_path), other).n == N  # overwritten with its own key
+    assert cached_stats(other, compute, home=tmp_path)[1] and calls == [1]
+
+    path = stats_path(key, tmp_path)
+    path.write_bytes(path.read_bytes()[:100])  # truncated
+    with pytest.warns(StaleStatsWarning, match="cannot read"):
+        found = lookup_cached(key, tmp_path)
+    assert found.stats is None and "cannot read" in (found.stale or "")
+
+
+@pytest.mark.parametrize(
+    ("stats", "need_features", "reason"),
+    [
+        (_stats(n=N - 1), False, f"covers {N - 1} images, the key says {N}"),
+        (_stats(features=False), True, "holds no features"),
+        (
+            ReferenceStats(N, torch.zeros(4), torch.zeros(4, 4), torch.zeros(N - 2, 4), {}),
+            False,
+            f"expected features of shape \\({N}, 4\\) for n = {N}, found \\({N - 2}, 4\\)",
+        ),
+        (
+            ReferenceStats(N, torch.zeros(4), torch.zeros(3, 3), None, {}),
+            False,
+            "expected sum \\(d,\\) and sum_outer \\(d, d\\)",
+        ),
+    ],
+)
+def test_inconsistent_entries_are_stale(tmp_path, stats, need_features, reason) -> None:
+    key = _key("w" * 64)
+    save_stats(stats, stats_path(key, tmp_path), key)
+    with pytest.warns(StaleStatsWarning, match=reason):
+        assert lookup_cached(key, tmp_path, need_features=need_features).stats is None
 
 
 def test_npz_round_trip(ours, extractor, fake, feats, settings, tmp_path) -> None:

@@ -8,8 +8,9 @@ right, so labels → photo is BtoA):
     out/val/..., out/val_labels/...
     out/synthcity.json            manifest: version, size, seed, counts, sha256 of every file
 
-Everything is written into a hidden temporary folder beside `out` and renamed into place at the
-end, so an interrupted run never leaves a folder that looks like a complete dataset.
+Everything is written into a hidden temporary folder beside `out`, the manifest last, and renamed
+into place at the end (`base.atomic_dir`), so an interrupted run never leaves a folder that looks
+like a complete dataset.
 """
 
 from __future__ import annotations
@@ -18,14 +19,13 @@ import hashlib
 import io
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from p2pbench.base import atomic_dir, check_new_output_dir
 from p2pbench.data.synthcity.dataset import (
     SYNTHCITY_CLASSES,
     SYNTHCITY_VERSION,
@@ -64,9 +64,9 @@ def write_synthcity(
 ) -> Path:
     """Generate synthcity and write it under `out` (see the module docstring); returns `out`.
 
-    `overwrite=True` replaces an existing synthcity folder (one with a manifest) only after the
-    new one is complete; any other existing path is refused. `progress(done, total)` is called
-    after each pair.
+    `out` must be missing or an empty folder; `overwrite=True` replaces an existing synthcity
+    folder (one with a manifest) only after the new one is complete; any other existing path is
+    refused, before anything is generated. `progress(done, total)` is called after each pair.
     """
     check_size(size)
     if n_train < 0 or n_val < 0 or n_train + n_val == 0:
@@ -75,20 +75,13 @@ def write_synthcity(
             f"n_train={n_train}, n_val={n_val}"
         )
     out = Path(out)
-    if out.exists():
-        if not overwrite:
-            raise FileExistsError(
-                f"{out} already exists; choose another output folder or pass "
-                "overwrite=True (--overwrite) to replace a synthcity folder"
-            )
-        if not (out / MANIFEST).is_file():
-            raise FileExistsError(
-                f"{out} exists and is not a synthcity folder (no {MANIFEST}); "
-                "refusing to replace it"
-            )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    check_new_output_dir(out, overwrite)
+    if overwrite and out.exists() and not (out / MANIFEST).is_file():
+        raise FileExistsError(
+            f"{out} exists and is not a synthcity folder (no {MANIFEST}); --overwrite "
+            "replaces only a synthcity folder: remove it yourself or choose another folder"
+        )
+    with atomic_dir(out, overwrite=overwrite) as tmp:
         files: dict[str, str] = {}
         counts = {"train": n_train, "val": n_val}
         total, done = n_train + n_val, 0
@@ -122,17 +115,7 @@ def write_synthcity(
             "sha256": set_digest(files),
             "files": files,
         }
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.replace(out, old / out.name)
-            os.replace(tmp, out)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")  # last
     return out
 
 
