@@ -190,7 +190,12 @@ def read_result(path: str | os.PathLike[str]) -> Result:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ResultError(f"result file not found: {p}") from None
-    except (OSError, UnicodeDecodeError) as e:
+    except UnicodeDecodeError:
+        raise ResultError(
+            f"{p} is not a p2pbench result: it is binary, not JSON text (results are the files "
+            "`p2pbench eval --out` writes)"
+        ) from None
+    except OSError as e:
         raise ResultError(f"cannot read {p}: {e}") from None
     return Result.from_json(text, where=str(p), path=str(p))
 

@@ -164,7 +164,7 @@ CASES = [
     # table
     (["table", "{root}/missing.json"], 2, r"not found"),
     (["table", "{inf}"], 2, r"non-finite"),
-    (["table", "{ckpt}"], 2, r"cannot read"),
+    (["table", "{ckpt}"], 2, r"not a p2pbench result: it is binary"),
     (["table", "{result}", "--reference", "nope:table1"], 2, r"reference 'nope:table1'"),
     (["table", "{result}", "--out", "{result}"], 2, r"overwrite"),
     (["table", "{result}", "--format", "docx"], 2, r"Invalid value for '--format'"),
