@@ -209,7 +209,6 @@ def train(
             f"--device {config.device}; drop --sync-bn to normalise each process's shard"
         )
     barrier()  # every rank has looked for the checkpoint before rank 0 may write one
-    run.mkdir(parents=True, exist_ok=True)
     size = config.size or generator_size(config.generator)
     transform = Jitter(size, resize=config.jitter_resize) if config.jitter else None
     data = build_dataset(
@@ -230,6 +229,7 @@ def train(
         total = min(total, config.max_steps)
     ddp.check_batch_split(config.batch_size, len(data), world, whole_epoch=total >= steps_per_epoch)
     grid_samples = _grid_samples(config, size) if main else None
+    run.mkdir(parents=True, exist_ok=True)  # once the data is known to be readable
     torch.manual_seed(ddp.dropout_seed(config.seed, rank))  # drives dropout during training
     m = build_models(config)
     step = 0
