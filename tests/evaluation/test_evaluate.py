@@ -179,20 +179,7 @@ def test_cli_eval_writes_a_result_and_prints_json(tiny_checkpoint: Path, tmp_pat
     printed = json.loads(res.output)
     stored = read_result(out)
     assert printed["metrics"] == stored.metrics and stored.limit == 4
-    assert stored.provenance["command"] == [
-        "p2pbench",
-        "eval",
-        "--gen",
-        str(tiny_checkpoint),
-        "--data",
-        "synthcity",
-        "--limit",
-        "4",
-        "--quiet",
-        "--out",
-        str(out),
-        "--json",
-    ]
+    assert stored.provenance["command"] == ["p2pbench", *args]  # exactly as typed
     table = runner.invoke(
         main, ["eval", "--real", "--data", "synthcity", "--limit", "4", "--quiet"]
     )
