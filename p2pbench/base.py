@@ -19,7 +19,7 @@ import shutil
 import sys
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    tmp_path.chmod(0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
     try:
         yield tmp_path
         with open(tmp_path, "rb") as f:
@@ -55,6 +56,12 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
@@ -216,6 +223,21 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     with open(path, "rb") as f:
         while block := f.read(chunk):
             h.update(block)
+    return h.hexdigest()
+
+
+def files_sha256(root: str | os.PathLike[str], paths: Iterable[Path]) -> str:
+    """sha256 identifying a set of files under `root` by their relative paths and contents.
+
+    For each file in the order of its relative POSIX path: `<relative path>\\0<sha256 of its
+    bytes>\\n`, all hashed together. Moving the folder keeps the hash; renaming or editing
+    any file changes it.
+    """
+    base = Path(root)
+    rels = sorted((Path(p).relative_to(base).as_posix(), Path(p)) for p in paths)
+    h = hashlib.sha256()
+    for rel, path in rels:
+        h.update(f"{rel}\0{sha256_file(path)}\n".encode())
     return h.hexdigest()
 
 

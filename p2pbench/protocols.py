@@ -18,8 +18,12 @@ from typing import Any
 
 from PIL import Image
 
+from fcn.weights import read_converted
+from p2pbench.base import sha256_file
 from p2pbench.data import SYNTHCITY_CLASSES
 from p2pbench.data.aligned import list_aligned
+from p2pbench.data.colour_labels import ClassTable
+from p2pbench.data.synthcity.dataset import parse_synthcity_name
 from reference_models import TEST_TIME_MODES, Registry
 
 QUANTIZATION = "round-half-even"
@@ -57,6 +61,10 @@ class Protocol:
     label_downsample: str = "none"  # how labels reach label_size when it is set ("pil-nearest")
     direction: str = "BtoA"  # which half of an aligned pair is the generator's input
     data_path: str = ""  # where an aligned folder lies; not part of the protocol's identity
+    dataset_version: int = 1  # synthcity's scene version (p2pbench.data.SYNTHCITY_VERSIONS)
+    # aligned folders scored with a user-trained segmenter: each class's label-map colour; the
+    # labels are the input half decoded by exact colour match (any other colour → ignore)
+    class_colours: tuple[tuple[int, int, int], ...] = ()
 
     def __post_init__(self) -> None:
         if self.test_time_mode not in TEST_TIME_MODES:
@@ -67,6 +75,8 @@ class Protocol:
             raise ValueError("class_train_ids and class_names differ in length")
         if self.task not in TASKS:
             raise ValueError(f"unknown task {self.task!r}; valid: {', '.join(TASKS)}")
+        if self.class_colours and len(self.class_colours) != len(self.class_names):
+            raise ValueError("class_colours and class_names differ in length")
 
     @property
     def num_classes(self) -> int:
@@ -81,16 +91,32 @@ class Protocol:
         return dataclasses.asdict(self)
 
     def digest(self) -> str:
-        """sha256 of every field but `data_path`: equal digests mean the same protocol."""
-        fields = {k: v for k, v in self.as_dict().items() if k != "data_path"}
+        """sha256 of every field but `data_path`: equal digests mean the same protocol.
+
+        A field added after a protocol was released is left out while it holds its original
+        default (`_ADDED_FIELDS`), so the digests of old results stay valid.
+        """
+        fields = {
+            k: v
+            for k, v in self.as_dict().items()
+            if k != "data_path" and not (k in _ADDED_FIELDS and v == _ADDED_FIELDS[k])
+        }
         text = json.dumps(fields, sort_keys=True, default=list)
         return hashlib.sha256(text.encode()).hexdigest()
 
 
-PROTOCOLS: Registry[Protocol] = Registry("protocol")
+_ADDED_FIELDS: dict[str, Any] = {"dataset_version": 1, "class_colours": ()}
 
-PROTOCOLS.add(
-    "synthcity",
+PROTOCOLS: Registry[Protocol] = Registry("protocol")
+"""Every protocol version, by key (`name@vN`); `get_protocol` also takes a bare name."""
+
+
+def register(protocol: Protocol) -> Protocol:
+    """Add `protocol` under its key `name@vN`."""
+    return PROTOCOLS.add(protocol.key, protocol)
+
+
+SYNTHCITY_V1 = register(
     Protocol(
         name="synthcity",
         version=1,
@@ -115,7 +141,39 @@ PROTOCOLS.add(
         class_train_ids=tuple(c.train_id for c in SYNTHCITY_CLASSES),
         class_names=tuple(c.name for c in SYNTHCITY_CLASSES),
         extra_channel="separate",
-    ),
+    )
+)
+SYNTHCITY_V2 = register(
+    dataclasses.replace(
+        SYNTHCITY_V1,
+        version=2,
+        description=(
+            "Built-in synthcity labels→photo at 128×128: the 100 val scenes of seed 0 drawn by "
+            "synthcity version 2 (poles, signs, lights and people wide enough for a stride-8 "
+            "FCN), generator in paper test-time mode, outputs scored at 128×128 by p2pbench's "
+            "small FCN-8s trained on 2,000 version-2 scenes of seed 1, 10 classes. For "
+            "development, ablations and CI; not comparable to any paper."
+        ),
+        image_size=128,
+        segmenter="fcn8s-synthcity128",
+        dataset_version=2,
+    )
+)
+SYNTHCITY_PHOTO2LABELS = register(
+    dataclasses.replace(
+        SYNTHCITY_V2,
+        name="synthcity-photo2labels",
+        version=1,
+        description=(
+            "Built-in synthcity photo→labels at 128×128 (the paper's Table 6 task): the 100 val "
+            "photos of seed 0 (synthcity version 2) are the generator input; each generated "
+            "colour label map becomes classes by the nearest of the 10 class colours (squared "
+            "RGB distance, ties to the lower trainId) and is scored against the val trainIds "
+            "with FCN-score's histogram. Not comparable to any paper."
+        ),
+        task="photo2labels",
+        segmenter="nearest-colour",
+    )
 )
 
 
@@ -168,9 +226,8 @@ PIX2PIX_2017 = Protocol(
     class_names=CITYSCAPES_CLASSES,
     extra_channel="original",
 )
-PROTOCOLS.add("pix2pix-2017", PIX2PIX_2017)
-PROTOCOLS.add(
-    "pix2pix-2017-lua",
+register(PIX2PIX_2017)
+register(
     dataclasses.replace(
         PIX2PIX_2017,
         name="pix2pix-2017-lua",
@@ -179,10 +236,9 @@ PROTOCOLS.add(
         ),
         label_resize="bilinear",
         real_resize="bilinear",
-    ),
+    )
 )
-PROTOCOLS.add(
-    "pix2pix-2017-fast",
+register(
     dataclasses.replace(
         PIX2PIX_2017,
         name="pix2pix-2017-fast",
@@ -195,10 +251,9 @@ PROTOCOLS.add(
         score_resize="none",
         label_size=(256, 256),
         label_downsample="pil-nearest",
-    ),
+    )
 )
-PROTOCOLS.add(
-    "pix2pix-2017-photo2labels",
+register(
     dataclasses.replace(
         PIX2PIX_2017,
         name="pix2pix-2017-photo2labels",
@@ -213,7 +268,7 @@ PROTOCOLS.add(
         segmenter="nearest-colour",
         score_resize="pil-nearest",
         extra_channel="separate",
-    ),
+    )
 )
 
 
@@ -223,7 +278,8 @@ def aligned_protocol(
     """A paired-metrics protocol (FID, IS, KID, L1, PSNR, SSIM) for an aligned A|B folder.
 
     For datasets without a segmenter (facades, maps, edges2*, users' own): the split defaults
-    to `test` if present, else `val`; the size to the pairs' height; the direction to AtoB.
+    to `test` if present, else `val`; the size to the pairs' height; the direction to BtoA (B holds
+    the label maps in the pix2pix datasets; AtoB for edges2* and maps).
     Named `aligned-<folder name>`, so the same dataset gives the same protocol anywhere.
     """
     root = Path(path)
@@ -238,7 +294,7 @@ def aligned_protocol(
         version=1,
         description=(
             f"Paired metrics on the aligned folder {root.resolve().name}/{split}: "
-            f"{direction or 'AtoB'}, {size}×{size} (bicubic when resized), paper "
+            f"{direction or 'BtoA'}, {size}×{size} (bicubic when resized), paper "
             "test-time mode; FID/IS/KID against the targets of the same split."
         ),
         paper_comparable=False,
@@ -258,18 +314,100 @@ def aligned_protocol(
         class_names=(),
         extra_channel="separate",
         task="paired",
-        direction=direction or "AtoB",
+        direction=direction or "BtoA",
         data_path=str(root),
     )
 
 
+USER_SEGMENTER_PREFIX = "file:"
+"""`Protocol.segmenter` of a user-trained segmenter: `file:<sha256 of its weights file>`."""
+
+
+def trained_class_table(weights_path: str | Path) -> tuple[ClassTable, dict[str, Any], int]:
+    """(class table, training recipe, output channels) recorded in a weights file written by
+    `p2pbench fcn train --data`; any other file is an error saying how to make one."""
+    weights = read_converted(weights_path, mmap=True)
+    recipe = weights.source.get("trained")
+    classes = recipe.get("classes") if isinstance(recipe, dict) else None
+    if classes is None:
+        raise ValueError(
+            f"{weights_path} records no class table, so it cannot define FCN-score on a "
+            "folder: train weights for your data with `p2pbench fcn train --data DIR "
+            "--classes FILE.json --out FILE` and pass that file"
+        )
+    table = ClassTable.from_dict({"classes": classes}, origin=f"the class table of {weights_path}")
+    channels = weights.architecture.num_classes
+    if channels not in (len(table), len(table) + 1):
+        raise ValueError(
+            f"{weights_path} holds an FCN-8s with {channels} output channels but records "
+            f"{len(table)} classes; the file is inconsistent: train it again"
+        )
+    return table, recipe, channels
+
+
+def user_fcn_protocol(
+    path: str,
+    weights_path: str | Path,
+    split: str | None = None,
+    direction: str | None = None,
+) -> Protocol:
+    """FCN-score on an aligned A|B folder with a segmenter from `p2pbench fcn train --data`.
+
+    Everything comes from the folder and the weights file: the classes (names, train ids,
+    colours) from the table recorded in the file, the segmenter as `file:<sha256 of the file>`
+    (the evaluator loads that exact file), the labels from the colour half decoded by exact
+    colour match (other colours are ignored). The colour half is the generator's input
+    (labels → photo): the side the weights were trained with, unless `direction` says
+    otherwise. The split defaults to `test` if present, else `val`; the size to the pairs'
+    height, at which outputs are scored (no resize). Named `fcn-<folder name>`; the weights'
+    sha256 is part of the digest, `data_path` is not.
+    """
+    root = Path(path)
+    table, recipe, _ = trained_class_table(weights_path)
+    if direction is None:
+        direction = "AtoB" if recipe.get("labels_side") == "A" else "BtoA"
+    base = aligned_protocol(path, split, direction)  # split, size, files, resizing
+    sha = sha256_file(weights_path)
+    name = root.resolve().name
+    return dataclasses.replace(
+        base,
+        name=f"fcn-{name}",
+        description=(
+            f"FCN-score on the aligned folder {name}/{base.split}, labels → photo: the "
+            f"{direction[0]} half, a colour label map, is the generator input; its colours "
+            f"decode to {len(table)} classes by exact match (others ignored); "
+            f"{base.image_size}×{base.image_size} (bicubic when resized), paper test-time "
+            "mode; outputs scored at that size by the FCN-8s trained with `p2pbench fcn "
+            f"train` (weights sha256 {sha[:12]}…). Not comparable to any paper or to other "
+            "weights."
+        ),
+        segmenter=f"{USER_SEGMENTER_PREFIX}{sha}",
+        class_train_ids=table.train_ids,
+        class_names=table.names,
+        task="labels2photo",
+        class_colours=table.colours,
+    )
+
+
 def get_protocol(name: str) -> Protocol:
-    """The registered protocol `name`; an unknown name lists the valid ones."""
-    return PROTOCOLS.get(name)
+    """The protocol `name@vN`, or the newest version of `name`; an unknown name lists the valid."""
+    if "@" in name:
+        return PROTOCOLS.get(name)
+    versions = [PROTOCOLS.get(k) for k in PROTOCOLS.names() if PROTOCOLS.get(k).name == name]
+    if not versions:
+        return PROTOCOLS.get(name)  # raises, listing the valid names
+    return max(versions, key=lambda p: p.version)
+
+
+def protocol_names() -> list[str]:
+    """What `--protocol` accepts: every bare name (its newest version) and every `name@vN`."""
+    bare = {PROTOCOLS.get(k).name for k in PROTOCOLS.names()}
+    return sorted(bare | set(PROTOCOLS.names()))
 
 
 DEFAULT_PROTOCOLS: dict[tuple[str, str], str] = {
     ("synthcity", "labels2photo"): "synthcity",
+    ("synthcity", "photo2labels"): "synthcity-photo2labels",
     ("cityscapes", "labels2photo"): "pix2pix-2017",
     ("cityscapes", "photo2labels"): "pix2pix-2017-photo2labels",
 }
@@ -295,18 +433,35 @@ def resolve(
     task: str = "labels2photo",
     split: str | None = None,
     direction: str | None = None,
+    segmenter_weights: str | None = None,
 ) -> Protocol:
     """The protocol an evaluation runs under, from what a user names.
 
     `protocol` (a registered name) wins; else `data`: a registered dataset's default protocol
-    for `task`, or an aligned A|B folder (paired metrics, FID/IS/KID; `split`, `direction`).
+    for `task` (`synthcity@v1`: the protocol of that synthcity version), or an aligned A|B
+    folder: FCN-score with `segmenter_weights` trained by `p2pbench fcn train --data`
+    (`user_fcn_protocol`), else paired metrics and FID/IS/KID (`aligned_protocol`); `split`,
+    `direction`.
     """
     if protocol is not None:
         return get_protocol(protocol)
     if data is None:
         raise ValueError("give a dataset (synthcity, cityscapes, or a folder) or a protocol")
     if Path(data).is_dir():
+        if segmenter_weights is not None:
+            return user_fcn_protocol(data, segmenter_weights, split, direction)
         return aligned_protocol(data, split, direction)
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; valid: {', '.join(TASKS)}")
+    version = parse_synthcity_name(data)
+    if version is not None and data != "synthcity":  # "synthcity@vN": that scene version
+        name = default_protocol("synthcity", task)
+        matches = [
+            PROTOCOLS.get(k)
+            for k in PROTOCOLS.names()
+            if PROTOCOLS.get(k).name == name and PROTOCOLS.get(k).dataset_version == version
+        ]
+        if not matches:
+            raise ValueError(f"no {task} protocol scores synthcity version {version}")
+        return max(matches, key=lambda p: p.version)
     return get_protocol(default_protocol(data, task))

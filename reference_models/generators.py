@@ -32,6 +32,12 @@ class GeneratorConfig:
     sit: "paper" after decoder layers 1-3 as in the paper and its Lua code, "port" after decoder
     layers 2-4 as in the PyTorch port. The choice adds no parameters, so it cannot be read from
     a checkpoint.
+
+    `bottleneck_norm` (U-Net and encoder-decoder) adds a norm layer after the innermost
+    down-convolution, as in the networks behind the paper's tables: the Lua code had it until
+    commit b479b6b removed it, after the tables were made. On the 1×1 bottleneck a batch norm
+    in training mode at batch 1 outputs its bias alone (the bottleneck is zeroed): faithful to
+    the paper's runs, not a network anyone should train today.
     """
 
     in_channels: int = 3
@@ -40,6 +46,7 @@ class GeneratorConfig:
     norm: str = "batch"
     dropout: bool = True
     dropout_layers: DropoutLayers = "paper"
+    bottleneck_norm: bool = False
 
     def __post_init__(self) -> None:
         if self.norm not in NORMS:
@@ -75,6 +82,7 @@ class UnetBlock(nn.Module):
         norm: str = "batch",
         dropout: bool = False,
         skip: bool = True,
+        bottleneck_norm: bool = False,
     ) -> None:
         super().__init__()
         self.outermost = outermost
@@ -90,6 +98,8 @@ class UnetBlock(nn.Module):
         elif innermost:
             up = nn.ConvTranspose2d(up_in, outer, 4, stride=2, padding=1, bias=bias)
             layers = [nn.LeakyReLU(0.2), down, nn.ReLU(), up, make_norm(norm, outer)]
+            if bottleneck_norm:  # the paper-era network (see GeneratorConfig)
+                layers.insert(2, make_norm(norm, inner))
         else:
             up = nn.ConvTranspose2d(up_in, outer, 4, stride=2, padding=1, bias=bias)
             layers = [
@@ -137,6 +147,7 @@ class UnetGenerator(nn.Module):
                 norm=c.norm,
                 skip=skip,
                 dropout=c.dropout and k in dropout_at,
+                bottleneck_norm=c.bottleneck_norm and k == 1,
             )
         for outer, inner in ((ngf * 4, ngf * 8), (ngf * 2, ngf * 4), (ngf, ngf * 2)):
             block = UnetBlock(outer, inner, submodule=block, norm=c.norm, skip=skip)

@@ -264,6 +264,7 @@ def test_killed_generate_leaves_no_folder_and_a_rerun_is_identical(
     generate(
         GeneratorFile(str(tiny_checkpoint)),
         tmp_path / "whole",
+        protocol="synthcity@v1",
         limit=LIMIT,
         run=RunSpec(batch_size=BATCH, progress=False),
     )
@@ -275,7 +276,7 @@ def test_killed_generate_leaves_no_folder_and_a_rerun_is_identical(
         "--gen",
         str(tiny_checkpoint),
         "--data",
-        "synthcity",
+        "synthcity@v1",
         "--limit",
         str(LIMIT),
         "--batch-size",

@@ -67,7 +67,7 @@ def single_run(
 ) -> Result:
     return evaluate(
         GeneratorFile(str(checkpoint)),
-        protocol="synthcity",
+        protocol="synthcity@v1",
         score=ScoreSpec(limit=limit, metrics=metrics),
         run=RunSpec(batch_size=batch_size, progress=False),
         encoder=encoder,
@@ -82,7 +82,7 @@ def eval_args(
         "--gen",
         str(checkpoint),
         "--data",
-        "synthcity",
+        "synthcity@v1",
         "--limit",
         str(limit),
         "--metrics",
@@ -171,11 +171,11 @@ def test_generate_on_two_processes_writes_the_same_pngs(
     generate(
         str(tiny_checkpoint),
         tmp_path / "one",
-        protocol="synthcity",
+        protocol="synthcity@v1",
         limit=9,
         run=RunSpec(progress=False),
     )
-    args = ["generate", "--gen", str(tiny_checkpoint), "--data", "synthcity", "--limit", "9"]
+    args = ["generate", "--gen", str(tiny_checkpoint), "--data", "synthcity@v1", "--limit", "9"]
     proc = torchrun(2, *args, "--quiet", "--out", str(tmp_path / "two"), home=tmp_path / "home")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("wrote 9 images") == 1

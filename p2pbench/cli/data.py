@@ -9,7 +9,13 @@ from pathlib import Path
 import click
 
 from p2pbench.cli import checks
-from p2pbench.data.synthcity import SYNTHCITY_SIZES, read_manifest, write_synthcity
+from p2pbench.data.synthcity import (
+    SYNTHCITY_SIZES,
+    SYNTHCITY_VERSION,
+    SYNTHCITY_VERSIONS,
+    read_manifest,
+    write_synthcity,
+)
 
 
 @click.group("data")
@@ -35,9 +41,17 @@ def data_group() -> None:
 @click.option("--n-train", default=400, show_default=True, type=click.IntRange(min=0))
 @click.option("--n-val", default=100, show_default=True, type=click.IntRange(min=0))
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option(
+    "--version",
+    "version",
+    default=str(SYNTHCITY_VERSION),
+    show_default=True,
+    type=click.Choice([str(v) for v in SYNTHCITY_VERSIONS]),
+    help="synthcity version (1: the synthcity@v1 protocol's scenes).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing synthcity folder.")
 def synth_command(
-    out: Path, size: str, n_train: int, n_val: int, seed: int, overwrite: bool
+    out: Path, size: str, n_train: int, n_val: int, seed: int, version: str, overwrite: bool
 ) -> None:
     """Generate the synthcity dataset in the pix2pix aligned format (photo A | labels B)."""
     checks.output_dir(str(out), "--out")
@@ -48,6 +62,7 @@ def synth_command(
             n_train,
             n_val,
             seed,
+            version=int(version),
             overwrite=overwrite,
             progress=lambda done, total: bar.update(1),
         )

@@ -28,7 +28,13 @@ from p2pbench.metrics.availability import MetricUnavailableError
 from p2pbench.metrics.inception import PREPROCESSING
 from p2pbench.metrics.inception_weights import InceptionWeightsError, find_inception_weights
 from p2pbench.metrics.keys import GROUPS, METRICS
-from p2pbench.protocols import DEFAULT_TASKS, PROTOCOLS, Protocol, resolve
+from p2pbench.protocols import (
+    DEFAULT_TASKS,
+    USER_SEGMENTER_PREFIX,
+    Protocol,
+    protocol_names,
+    resolve,
+)
 from p2pbench.reporting.text import format_result
 
 
@@ -50,7 +56,7 @@ def _shared_options(command: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--protocol",
-            type=click.Choice(PROTOCOLS.names()),
+            type=click.Choice(protocol_names()),
             default=None,
             help="evaluation protocol (default: the data's)",
         ),
@@ -66,7 +72,8 @@ def _shared_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "--direction",
             type=click.Choice(DIRECTIONS),
             default=None,
-            help="aligned folders: which half is the input (default AtoB)",
+            help="aligned folders: which half is the input (default BtoA: B holds the labels, "
+            "as in the pix2pix datasets; AtoB for edges2*, maps)",
         ),
         click.option("--split", default=None, help="default: the protocol's split"),
         click.option(
@@ -99,15 +106,29 @@ def _shared_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _protocol(
-    data: str | None, protocol: str | None, task: str, split: str | None, direction: str | None
+    data: str | None,
+    protocol: str | None,
+    task: str,
+    split: str | None,
+    direction: str | None,
+    segmenter_weights: str | None = None,
 ) -> Protocol:
+    """The protocol of what the user named. An aligned folder with --segmenter-weights from
+    `p2pbench fcn train --data` gets FCN-score (`user_fcn_protocol`), else paired metrics."""
     if protocol is None and data is None:
         raise click.UsageError("give --data (synthcity, cityscapes, or a folder) or --protocol")
     if protocol is not None and _given("task"):
         raise click.UsageError(
             f"--task selects a protocol for --data; --protocol {protocol} fixes it"
         )
-    proto = resolve(data, protocol, task=task, split=split, direction=direction)
+    proto = resolve(
+        data,
+        protocol,
+        task=task,
+        split=split,
+        direction=direction,
+        segmenter_weights=segmenter_weights,
+    )
     if protocol is not None and data is not None and data != proto.dataset:
         raise click.UsageError(
             f"--data {data} and --protocol {protocol} (dataset {proto.dataset}) disagree; "
@@ -144,7 +165,8 @@ def _check_eval_options(
     inception = "inception" in score.metrics and proto.task != "photo2labels"
     _applies("per_image", fcn, f"per-image scores are FCN-scores, not computed on {proto.key}")
     segmenter = fcn and proto.task == "labels2photo"
-    _applies("segmenter_weights", segmenter, f"{proto.key} runs no segmenter here")
+    defines = proto.segmenter.startswith(USER_SEGMENTER_PREFIX)  # the weights made the protocol
+    _applies("segmenter_weights", segmenter or defines, f"{proto.key} runs no segmenter here")
     for name in ("fid_mode", "inception_weights", "reference_stats"):
         _applies(name, inception, f"FID/IS/KID are not computed on {proto.key} with these metrics")
     groups = {
@@ -208,7 +230,12 @@ def _data_root(data: str | None, data_root: str | None, protocol: Protocol) -> s
     is_flag=True,
     help="score a split with fewer images than the protocol expects (recorded)",
 )
-@click.option("--segmenter-weights", default=None, help="override the protocol's weights file")
+@click.option(
+    "--segmenter-weights",
+    default=None,
+    help="override the protocol's weights file; with an aligned folder (--data DIR), weights "
+    "from `p2pbench fcn train --data DIR` give FCN-score on it",
+)
 @click.option(
     "--metrics",
     "metric_groups",
@@ -283,7 +310,7 @@ def eval_command(
         if images
         else RealImages()
     )
-    proto = _protocol(data, protocol, task, split, direction)
+    proto = _protocol(data, protocol, task, split, direction, segmenter_weights)
     score = ScoreSpec(
         metrics=tuple(m.strip() for m in metric_groups.split(",") if m.strip()),
         split=split,
@@ -319,6 +346,12 @@ def eval_command(
     is_flag=True,
     help="replace a non-empty --out folder that generate wrote before",
 )
+@click.option(
+    "--segmenter-weights",
+    default=None,
+    help="aligned folders: generate under the FCN-score protocol these weights (from "
+    "`p2pbench fcn train --data DIR`) define on --data, as `eval` will score them",
+)
 def generate_command(
     gen: str | None,
     data: str | None,
@@ -335,11 +368,17 @@ def generate_command(
     quiet: bool,
     out: str,
     overwrite: bool,
+    segmenter_weights: str | None,
 ) -> None:
     """Write a generator's outputs as PNGs named by sample id, as `eval` would score them."""
     if gen is None:
         raise click.UsageError("--gen CKPT is required")
-    proto = _protocol(data, protocol, task, split, direction)
+    proto = _protocol(data, protocol, task, split, direction, segmenter_weights)
+    _applies(
+        "segmenter_weights",
+        proto.segmenter.startswith(USER_SEGMENTER_PREFIX),
+        f"{proto.key} does not take its segmenter from a file",
+    )
     run = RunSpec(batch_size, device, seed, progress=not quiet, command=command_line())
     root = _data_root(data, data_root, proto)
     checks.output_dir(out, "--out", inputs=(gen, proto.data_path, root))

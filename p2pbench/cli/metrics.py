@@ -22,7 +22,7 @@ from p2pbench.metrics.reference_stats import (
     load_stats,
     save_stats,
 )
-from p2pbench.protocols import PROTOCOLS
+from p2pbench.protocols import protocol_names
 
 _MODE = click.option(
     "--fid-mode",
@@ -69,7 +69,7 @@ def fid_command(
 @click.argument("source", required=False, type=click.Path(exists=True))
 @click.option(
     "--protocol",
-    type=click.Choice(PROTOCOLS.names()),
+    type=click.Choice(protocol_names()),
     default=None,
     help="instead of SOURCE: the real images of a protocol (cached as eval uses them)",
 )

@@ -1,4 +1,5 @@
-"""`p2pbench table` and `p2pbench check`: renderings of result files, and the CI gate.
+"""`p2pbench table`, `p2pbench report` and `p2pbench check`: renderings of result files (a table,
+a self-contained HTML page of a folder), and the CI gate.
 
 Exit codes (`p2pbench.cli.errors`): 0 success (check: no regression), 1 a regression (check),
 2 unusable input (unreadable or malformed files, results that cannot be compared, bad options).
@@ -22,6 +23,7 @@ from p2pbench.reporting.check import (
     render_markdown,
 )
 from p2pbench.reporting.formats import FORMATS, render_table
+from p2pbench.reporting.html import write_report
 from p2pbench.reporting.tables import build_table, load_results
 from p2pbench.results import ResultError, read_result
 
@@ -77,6 +79,31 @@ def table_command(
         atomic_write_text(out, text)
     else:
         click.echo(text, nl=False)
+
+
+@click.command("report")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="the HTML file to write (refused if it exists, unless --overwrite)",
+)
+@click.option("--title", default=None, help="page title (default: the ablation's, or the folder)")
+@click.option("--overwrite", is_flag=True, help="replace an existing --out file")
+def report_command(folder: str, out: str, title: str | None, overwrite: bool) -> None:
+    """Write one self-contained HTML page about the results in FOLDER.
+
+    Reads every result file under FOLDER (other JSON files are listed as skipped). A folder
+    written by `p2pbench ablate` also gets its summary table, per-metric charts over seeds,
+    training curves and the image grid of its samples. Images and charts are embedded; the page
+    needs no network. Every referenced file is checked against its recorded sha256.
+    """
+    if Path(out).exists() and not overwrite:
+        raise CommandError(f"--out {out} exists; pass --overwrite to replace it", EXIT_BAD_INPUT)
+    checks.output_file(out, "--out")
+    written = write_report(folder, out, overwrite=overwrite, title=title)
+    click.echo(f"report written: {written}", err=True)
 
 
 def _parse_tolerances(values: tuple[str, ...]) -> dict[str, float]:
@@ -186,4 +213,4 @@ def _compare(
         return None
 
 
-COMMANDS = (table_command, check_command)
+COMMANDS = (table_command, check_command, report_command)

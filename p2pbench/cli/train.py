@@ -10,6 +10,7 @@ import click
 from p2pbench.cli import checks
 from p2pbench.cli.context import default_of
 from p2pbench.data.aligned import DIRECTIONS
+from p2pbench.data.synthcity.dataset import parse_synthcity_name
 from p2pbench.data.transforms import IMAGE_RESIZE
 from p2pbench.devices import check_device
 from p2pbench.train import GAN_MODES, LOSSES, SCHEDULES, TrainConfig, train
@@ -36,7 +37,9 @@ def _default(name: str) -> object:
     "--direction",
     type=click.Choice(DIRECTIONS),
     default=None,
-    help="default: the dataset's labels→photo direction",
+    help="which half of a pair is the input; default BtoA, labels→photo for every dataset "
+    "(B holds the labels in synthcity and the pix2pix cityscapes/facades folders); AtoB "
+    "for edges2*, maps",
 )
 @click.option("--n-train", type=int, default=None, help="synthcity: training samples to generate")
 @click.option(
@@ -71,6 +74,13 @@ def _default(name: str) -> object:
     default=_default("dropout_layers"),
     show_default=True,
     help="U-Net decoder layers 1-3 (paper) or 2-4 (PyTorch port)",
+)
+@click.option(
+    "--bottleneck-norm/--no-bottleneck-norm",
+    default=_default("bottleneck_norm"),
+    show_default=True,
+    help="U-Net / encoder-decoder: the paper-era norm on the 1×1 bottleneck (zeroes it at "
+    "batch 1; removed from the Lua code in b479b6b, after the paper's tables were made)",
 )
 @click.option("--loss", type=click.Choice(LOSSES), default=_default("loss"), show_default=True)
 @click.option(
@@ -143,7 +153,7 @@ def _check_train_options(run_dir: str, options: dict[str, object]) -> None:
         raise click.UsageError(
             f"--lambda-l1 has no effect with --loss {options['loss']} (no L1 term)"
         )
-    if given & {"n_train", "data_seed"} and options["data"] != "synthcity":
+    if given & {"n_train", "data_seed"} and parse_synthcity_name(str(options["data"])) is None:
         raise click.UsageError(
             "--n-train and --data-seed apply to the built-in synthcity data only"
         )

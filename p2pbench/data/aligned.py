@@ -5,7 +5,9 @@
 
 Samples are in sorted file-name order; the sample id is the file stem. AtoB gives input = A,
 BtoA gives input = B. With `size`, both halves are resized to size×size (`resize` filter) and the
-labels with nearest neighbour. `n` keeps the first n pairs.
+labels with nearest neighbour. `n` keeps the first n pairs. With `label_colours` (a class table)
+the labels are instead decoded from the input half, a colour label map, by exact colour match
+at its native resolution (other colours → 255), then resized with nearest neighbour.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from p2pbench.data.colour_labels import ClassTable, decode_colours
 from p2pbench.data.sample import (
     PairedDataset,
     Sample,
@@ -119,8 +122,8 @@ def read_label(path: Path) -> np.ndarray:
 
 
 class AlignedDataset(PairedDataset):
-    """Pairs from an aligned folder; labels from `<split>_labels/` when that folder exists
-    (and `load_labels`)."""
+    """Pairs from an aligned folder; labels (with `load_labels`) decoded from the input half by
+    `label_colours` when given, else from `<split>_labels/` when that folder exists."""
 
     def __init__(
         self,
@@ -134,6 +137,7 @@ class AlignedDataset(PairedDataset):
         n: int | None = None,
         load_labels: bool = True,
         transform_seed: int = 0,
+        label_colours: ClassTable | None = None,
     ) -> None:
         if direction not in DIRECTIONS:
             raise ValueError(
@@ -153,8 +157,10 @@ class AlignedDataset(PairedDataset):
                 )
             self.files = self.files[:n]
         check_pairs(self.files, size)
+        self.label_colours = label_colours if load_labels else None
         labels = self.root / f"{split}_labels"
-        self.label_dir: Path | None = labels if load_labels and labels.is_dir() else None
+        use_dir = load_labels and label_colours is None and labels.is_dir()
+        self.label_dir: Path | None = labels if use_dir else None
         if self.label_dir is not None:
             missing = [
                 f.stem for f in self.files if not (self.label_dir / f"{f.stem}.png").is_file()
@@ -183,6 +189,10 @@ class AlignedDataset(PairedDataset):
             )
         half = w // 2
         a, b = pair.crop((0, 0, half, h)), pair.crop((half, 0, w, h))
+        ids: np.ndarray | None = None
+        if self.label_colours is not None:  # the input half, before any resize
+            colour_map = np.asarray(a if self.direction == "AtoB" else b, dtype=np.uint8)
+            ids = decode_colours(colour_map, self.label_colours)[0]
         if self.size is not None:
             a = a.resize((self.size, self.size), self._filter)
             b = b.resize((self.size, self.size), self._filter)
@@ -196,6 +206,7 @@ class AlignedDataset(PairedDataset):
                     f"label map {label_path} is {ids.shape[1]}×{ids.shape[0]} "
                     f"(W×H) but each half of {path.name} is {half}×{h}"
                 )
+        if ids is not None:
             if self.size is not None and ids.shape != (self.size, self.size):
                 ids = np.array(
                     Image.fromarray(ids).resize((self.size, self.size), Image.Resampling.NEAREST)

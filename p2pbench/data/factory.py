@@ -9,6 +9,7 @@ from p2pbench.data.aligned import AlignedDataset
 from p2pbench.data.cityscapes import CityscapesDataset
 from p2pbench.data.sample import PairedDataset, Transform
 from p2pbench.data.synthcity import SynthCityDataset, read_manifest
+from p2pbench.data.synthcity.dataset import parse_synthcity_name
 
 DATASET_NAMES = ("synthcity", "cityscapes")
 
@@ -28,18 +29,21 @@ def build_dataset(
 ) -> PairedDataset:
     """Resolve a dataset by name ("synthcity", "cityscapes") or by an aligned folder's path.
 
-    Default directions: BtoA (labels → photo) for synthcity, Cityscapes and written synthcity
-    folders, AtoB for other aligned folders. `seed` is synthcity's content seed and every
-    dataset's transform seed; `n` keeps the first n samples (synthcity: generates n); a
-    `data_root` is only meaningful for Cityscapes. `labels=False` skips label maps (training:
-    Cityscapes labels stay at 1024×2048 and cannot follow the jitter). `transform_seed`, when
+    Default direction: BtoA (labels → photo) for every dataset: synthcity, Cityscapes, written
+    synthcity folders and aligned folders, whose B half holds the label maps in the pix2pix
+    datasets (cityscapes, facades); pass AtoB where A is the input (edges2*, maps). `seed` is
+    synthcity's content seed and every dataset's transform seed; `n` keeps the first n samples
+    (synthcity: generates n); a `data_root` is only meaningful for Cityscapes. `labels=False`
+    skips label maps (training: Cityscapes labels stay at 1024×2048 and cannot follow the
+    jitter). `transform_seed`, when
     given, seeds the transform instead of `seed` (a training seed apart from the data's).
     """
     name = str(name_or_path)
     t_seed = seed if transform_seed is None else transform_seed
     if data_root is not None and name != "cityscapes":
         raise ValueError(f"a data root ({data_root}) applies to cityscapes only, not {name!r}")
-    if name == "synthcity":
+    version = parse_synthcity_name(name)
+    if version is not None:
         return SynthCityDataset(
             size=size,
             split=split,
@@ -49,6 +53,7 @@ def build_dataset(
             transform=transform,
             transform_seed=t_seed,
             load_labels=labels,
+            version=version,
         )
     if name == "cityscapes":
         return CityscapesDataset(
@@ -68,7 +73,7 @@ def build_dataset(
         return AlignedDataset(
             path,
             split,
-            direction or "AtoB",
+            direction or "BtoA",
             size,
             transform,
             n=n,

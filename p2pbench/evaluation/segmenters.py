@@ -1,8 +1,11 @@
 """The segmenters behind FCN-score, by name, with their weights pinned.
 
-- `fcn8s-synthcity64`: a narrow FCN-8s trained on synthcity photos at 64×64, shipped in the
-  package (fcn/weights/) and pinned by sha256; `p2pbench fcn train` reproduces it (the recipe is
-  stored inside the file and in SYNTHCITY64_RECIPE).
+- `fcn8s-synthcity128`: a narrow FCN-8s trained on synthcity version 2 photos at 128×128 (the
+  `synthcity@v2` protocol); `fcn8s-synthcity64`: the same family on version 1 at 64×64
+  (`synthcity@v1`). Both ship in the package (fcn/weights/), pinned by sha256, and
+  `p2pbench fcn train --segmenter NAME` reproduces them from their `RECIPES` entry (the recipe
+  is also stored inside the file). Their training scenes come from data seed 1, the protocols'
+  val scenes from seed 0: no scored scene is ever seen in training.
 - `fcn8s-cityscapes`: the pix2pix authors' Caffe FCN-8s; users provide the caffemodel.
 """
 
@@ -21,9 +24,10 @@ from torch import Tensor, nn
 import fcn
 from fcn.fcn8s import FCN8sArch
 from fcn.train import BatchFn, save_trained, train_segmenter
-from fcn.weights import find_official_weights, load_fcn8s
+from fcn.weights import find_official_weights, load_fcn8s, read_converted
 from p2pbench.base import sha256_file
-from p2pbench.data import SYNTHCITY_CLASSES, SYNTHCITY_VERSION, build_dataset, quantize_uint8
+from p2pbench.data import SYNTHCITY_CLASSES, build_dataset, quantize_uint8
+from p2pbench.protocols import USER_SEGMENTER_PREFIX
 from reference_models import Registry
 
 WEIGHTS_DIR = Path(fcn.__file__).resolve().parent / "weights"  # package data of fcn
@@ -48,29 +52,60 @@ class LoadedSegmenter:
     weights_sha256: str
     architecture: dict[str, Any]
     official: bool  # the registered architecture and, where pinned, the pinned file
+    trained: dict[str, Any] | None = None  # user-trained weights: the recipe in the file
 
     def describe(self) -> dict[str, Any]:
-        return {
+        described = {
             "name": self.name,
             "weights": self.weights_path,
             "sha256": self.weights_sha256,
             "architecture": self.architecture,
             "official": self.official,
         }
+        return described if self.trained is None else {**described, "trained": self.trained}
 
 
 SEGMENTERS: Registry[SegmenterSpec] = Registry("segmenter")
 
-SYNTHCITY64_RECIPE: dict[str, Any] = {
-    "data": "synthcity",
-    "size": 64,
-    "n_train": 1000,
-    "data_seed": 1,
-    "steps": 600,
-    "batch_size": 16,
-    "lr": 1e-3,
-    "seed": 0,
+RECIPES: dict[str, dict[str, Any]] = {
+    "fcn8s-synthcity64": {
+        "data": "synthcity",
+        "synthcity_version": 1,
+        "size": 64,
+        "n_train": 1000,
+        "data_seed": 1,
+        "steps": 600,
+        "batch_size": 16,
+        "lr": 1e-3,
+        "seed": 0,
+    },
+    "fcn8s-synthcity128": {
+        "data": "synthcity",
+        "synthcity_version": 2,
+        "size": 128,
+        "n_train": 2000,
+        "data_seed": 1,
+        "steps": 1500,
+        "batch_size": 16,
+        "lr": 1e-3,
+        "seed": 0,
+    },
 }
+"""How each shipped synthcity segmenter was trained (`p2pbench fcn train` replays it)."""
+SYNTHCITY64_RECIPE = RECIPES["fcn8s-synthcity64"]
+SEGMENTERS.add(
+    "fcn8s-synthcity128",
+    SegmenterSpec(
+        name="fcn8s-synthcity128",
+        description="FCN-8s, widths (8,16,32,64,64)/128, 10 synthcity v2 classes, trained at "
+        "128×128",
+        arch=FCN8sArch(
+            num_classes=len(SYNTHCITY_CLASSES), channels=(8, 16, 32, 64, 64), fc_channels=128
+        ),
+        shipped_file="fcn8s-synthcity128.pt",
+        sha256="f9104aed74e355bb2b95352b690ce3d50181a3197f3735c584c77111065fc448",
+    ),
+)
 SEGMENTERS.add(
     "fcn8s-synthcity64",
     SegmenterSpec(
@@ -96,7 +131,13 @@ SEGMENTERS.add(
 def load_segmenter(
     name: str, weights: str | Path | None = None, device: str | torch.device = "cpu"
 ) -> LoadedSegmenter:
-    """The segmenter `name` in eval mode, its weights verified; `weights` overrides the file."""
+    """The segmenter `name` in eval mode, its weights verified; `weights` overrides the file.
+
+    `file:<sha256>` (a protocol built by `p2pbench.protocols.user_fcn_protocol`) names a
+    user-trained file by its hash: `weights` must be that very file.
+    """
+    if name.startswith(USER_SEGMENTER_PREFIX):
+        return load_user_segmenter(name, weights, device)
     spec = SEGMENTERS.get(name)
     if weights is not None:
         path = Path(weights)
@@ -105,7 +146,7 @@ def load_segmenter(
         if not path.is_file():
             raise FileNotFoundError(
                 f"the shipped weights of {name} are missing: {path}. Reinstall p2pbench, or "
-                f"retrain them with `p2pbench fcn train --out {path}`"
+                f"retrain them with `p2pbench fcn train --segmenter {name} --out {path}`"
             )
     else:
         path = find_official_weights()
@@ -133,12 +174,57 @@ def load_segmenter(
     )
 
 
+def load_user_segmenter(
+    name: str, weights: str | Path | None, device: str | torch.device = "cpu"
+) -> LoadedSegmenter:
+    """The user-trained segmenter `file:<sha256>` from `weights`, whose sha256 must match."""
+    expected = name[len(USER_SEGMENTER_PREFIX) :]
+    if weights is None:
+        raise ValueError(
+            f"this protocol's segmenter is a user-trained file with sha256 {expected}; "
+            "pass it with --segmenter-weights FILE (segmenter_weights=...)"
+        )
+    path = Path(weights)
+    if not path.is_file():
+        raise FileNotFoundError(f"segmenter weights not found: {path}")
+    digest = sha256_file(path)
+    if digest != expected:
+        raise ValueError(
+            f"segmenter weights {path} have sha256 {digest}, but the protocol was built from "
+            f"weights with sha256 {expected}; pass the file the protocol names (or rebuild the "
+            "protocol from this file)"
+        )
+    module = load_fcn8s(path)
+    recipe = read_converted(path, mmap=True).source.get("trained", {})
+    return LoadedSegmenter(
+        module.to(device),
+        name,
+        str(path),
+        digest,
+        module.arch.as_dict(),
+        official=False,
+        trained=recipe if isinstance(recipe, dict) else None,
+    )
+
+
 def synthcity_batches(
-    size: int, n: int, data_seed: int, batch_size: int, seed: int, class_train_ids: Sequence[int]
+    size: int,
+    n: int,
+    data_seed: int,
+    batch_size: int,
+    seed: int,
+    class_train_ids: Sequence[int],
+    version: int,
 ) -> BatchFn:
     """Seeded batches of real synthcity photos (uint8) and class-index maps, with flips."""
     data = build_dataset(
-        "synthcity", "train", size=size, direction="BtoA", seed=data_seed, data_root=None, n=n
+        f"synthcity@v{version}",
+        "train",
+        size=size,
+        direction="BtoA",
+        seed=data_seed,
+        data_root=None,
+        n=n,
     )
     lut = np.full(256, 255, dtype=np.int64)
     lut[list(class_train_ids)] = np.arange(len(class_train_ids))
@@ -148,12 +234,19 @@ def synthcity_batches(
         sample = data[i]
         images[i] = quantize_uint8(sample.target)
         labels[i] = torch.from_numpy(lut[sample.label.numpy()])
+    return sampled_batches(images, labels, batch_size, seed)
+
+
+def sampled_batches(images: Tensor, labels: Tensor, batch_size: int, seed: int) -> BatchFn:
+    """Seeded batches of `images` (uint8 N×3×H×W) and `labels` (N×H×W class indices, any
+    integer dtype, 255 = ignore) drawn with replacement, each flipped with probability 1/2."""
+    n = len(images)
 
     def batch(step: int) -> tuple[Tensor, Tensor]:
         g = torch.Generator().manual_seed(seed * 1_000_003 + step)
         idx = torch.randint(n, (batch_size,), generator=g)
         flip = torch.rand(batch_size, generator=g) < 0.5
-        x, y = images[idx].clone(), labels[idx].clone()
+        x, y = images[idx].clone(), labels[idx].to(torch.int64, copy=True)
         x[flip] = x[flip].flip(-1)
         y[flip] = y[flip].flip(-1)
         return x, y
@@ -180,6 +273,7 @@ def train_synthcity_segmenter(
         recipe["batch_size"],
         recipe["seed"],
         [c.train_id for c in SYNTHCITY_CLASSES],
+        recipe["synthcity_version"],
     )
     model, losses = train_segmenter(
         spec.arch,
@@ -193,7 +287,6 @@ def train_synthcity_segmenter(
     provenance = {
         **recipe,
         "segmenter": name,
-        "synthcity_version": SYNTHCITY_VERSION,
         "final_loss": sum(losses[-20:]) / len(losses[-20:]),
     }
     save_trained(out, model.cpu(), provenance)

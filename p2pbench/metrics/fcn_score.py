@@ -159,8 +159,11 @@ def per_image_scores(
     """Each frame's three scores on its own, to find failure cases.
 
     Each entry also has ``dropped`` (the original rule drops this frame; it then scores 0 in
-    "original" mode) and ``pixels_scored``. Classes absent from a frame score 0 and are averaged
-    in, as in the dataset-wide score, so one frame's per-class numbers are low by construction.
+    "original" mode), ``pixels_scored`` and ``confusion``, the frame's histogram as nested lists
+    (summing those of any subset of frames gives that subset's dataset-wide score: the paired
+    bootstrap of `p2pbench.metrics.uncertainty` resamples them). Classes absent from a frame
+    score 0 and are averaged in, as in the dataset-wide score, so one frame's per-class numbers
+    are low by construction.
     """
     _check_mode(extra_channel)
     _check_inputs(pred, target, num_classes)
@@ -173,6 +176,7 @@ def per_image_scores(
         del scores["per_class"]
         scores["dropped"] = bool(counts["frames_dropped"])
         scores["pixels_scored"] = int(counts["pixels_scored"])
+        scores["confusion"] = hist.tolist()
         out.append(scores)
     return out
 

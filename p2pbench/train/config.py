@@ -40,6 +40,7 @@ class TrainConfig:
     norm: str = "batch"
     dropout: bool = True
     dropout_layers: str = "paper"
+    bottleneck_norm: bool = False  # the paper-era U-Net / encoder-decoder (GeneratorConfig)
     loss: str = "l1+cgan"
     gan_mode: str = "vanilla"
     lambda_l1: float = 100.0
@@ -124,6 +125,10 @@ def _check_sizes(config: TrainConfig) -> None:
     size = config.size if config.size is not None else generator.size
     if size < 1:
         raise ValueError(f"size must be at least 1, found {size}")
+    if config.bottleneck_norm and generator.family == "resnet":
+        raise ValueError(
+            f"bottleneck_norm applies to U-Net and encoder-decoder, not {config.generator}"
+        )
     if generator.family in ("unet", "encdec") and size % generator.size:
         raise ValueError(
             f"{config.generator} halves the image {generator.size.bit_length() - 1} times: the "

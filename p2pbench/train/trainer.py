@@ -27,7 +27,14 @@ from torch import nn
 from tqdm import tqdm
 
 from p2pbench.base import atomic_write_text
-from p2pbench.data import Batch, Jitter, build_dataset, collate_samples, sample_generator
+from p2pbench.data import (
+    Batch,
+    Jitter,
+    PairedDataset,
+    build_dataset,
+    collate_samples,
+    sample_generator,
+)
 from p2pbench.distributed import barrier, gather_lists, rank_and_world, shard_range
 from p2pbench.provenance import package_versions
 from p2pbench.train import ddp
@@ -101,6 +108,7 @@ def build_models(config: TrainConfig) -> Models:
         norm=config.norm,
         dropout=config.dropout,
         dropout_layers=config.dropout_layers,
+        bottleneck_norm=config.bottleneck_norm,
     )  # type: ignore[arg-type]
     device = torch.device(config.device)
     g = build_generator(config.generator, seed=config.seed, **vars_of(g_config)).to(device)
@@ -188,6 +196,23 @@ def _backward(loss: torch.Tensor, scale: float) -> None:
     (loss if scale == 1 else loss * scale).backward()
 
 
+def training_data(config: TrainConfig) -> PairedDataset:
+    """The training split of `config`'s data at its size, with its jitter (no label maps)."""
+    size = config.size or generator_size(config.generator)
+    return build_dataset(
+        config.data,
+        "train",
+        size=size,
+        direction=config.direction,
+        seed=config.data_seed,
+        data_root=config.data_root,
+        n=config.n_train,
+        transform=Jitter(size, resize=config.jitter_resize) if config.jitter else None,
+        labels=False,
+        transform_seed=config.seed,
+    )
+
+
 def train(
     config: TrainConfig, run_dir: str | Path, *, resume: bool = False, progress: bool = True
 ) -> Path:
@@ -210,19 +235,7 @@ def train(
         )
     barrier()  # every rank has looked for the checkpoint before rank 0 may write one
     size = config.size or generator_size(config.generator)
-    transform = Jitter(size, resize=config.jitter_resize) if config.jitter else None
-    data = build_dataset(
-        config.data,
-        "train",
-        size=size,
-        direction=config.direction,
-        seed=config.data_seed,
-        data_root=config.data_root,
-        n=config.n_train,
-        transform=transform,
-        labels=False,
-        transform_seed=config.seed,
-    )
+    data = training_data(config)
     steps_per_epoch = math.ceil(len(data) / config.batch_size)
     total = config.epochs * steps_per_epoch
     if config.max_steps is not None:

@@ -46,7 +46,7 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     result = root / "result.json"
     evaluate(
         RealImages(),
-        protocol="synthcity",
+        protocol="synthcity@v1",
         score=ScoreSpec(limit=2, metrics=("fcn",)),
         run=RunSpec(progress=False),
     ).write(result)
@@ -73,6 +73,8 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     (run / "config.json").write_text("{}")
     text = root / "notes.txt"
     text.write_text("not a model\n")
+    classes = root / "classes.json"  # a colour no synthcity label map uses
+    classes.write_text(json.dumps({"classes": [{"name": "x", "color": [1, 2, 3]}]}))
     return {
         "root": root,
         "ckpt": ckpt,
@@ -81,6 +83,7 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "aligned": aligned,
         "run": run,
         "text": text,
+        "classes": classes,
         **{n: root / n for n in ("truncated", "bomb", "sixteen", "notpair")},
     }
 
@@ -117,36 +120,52 @@ CASES = [
         r"cannot read image",
     ),
     (["train", "--out", "{text}/run"], 2, r"is a file"),
+    # ablate
+    (["ablate", "receptive-field", "--out", "{out}", "--steps", "0"], 2, r"steps must be"),
+    (["ablate", "receptive-field", "--out", "{out}", "--seeds", "0,x"], 2, r"comma-separated"),
+    (["ablate", "receptive-field", "--out", "{out}", "--seeds", "1,1"], 2, r"distinct"),
+    (["ablate", "receptive-field", "--out", "{out}", "--size", "64"], 2, r"does not match"),
+    (["ablate", "nope", "--out", "{out}"], 2, r"Invalid value for 'PLAN'"),
+    (["ablate", "loss", "--out", "{out}", "--steps", "1", "--epochs", "1"], 2, r"not both"),
+    (["ablate", "loss", "--out", "{out}", "--launcher", "slurm"], 2, r"--slurm-partition"),
+    (["ablate", "loss", "--out", "{out}", "--slurm-partition", "p"], 2, r"--launcher slurm"),
+    (["ablate", "loss", "--out", "{text}", "--steps", "1"], 2, r"is a file|not a folder"),
+    (["ablate", "loss", "--out", "{out}", "--device", "cuda"], 2, r"no CUDA GPU"),
+    (["report", "{out}", "--out", "{out}/r.html"], 2, r"not exist|no such|not found"),
     # eval
-    (["eval", "--real", "--data", "synthcity", "--limit", "0"], 2, r"limit must be at least 1"),
-    (["eval", "--real", "--data", "synthcity", "--batch-size", "0"], 2, r"batch size"),
-    (["eval", "--real", "--data", "synthcity", "--metrics", "fcn,nope"], 2, r"nope"),
-    (["eval", "--real", "--data", "synthcity", "--device", "cuda"], 2, r"no CUDA GPU"),
-    (["eval", "--real", "--data", "synthcity", "--direction", "AtoB"], 2, r"no effect"),
-    (["eval", "--gen", "{ckpt}", "--data", "synthcity", "--naming", "port"], 2, r"no effect"),
-    (["eval", "--gen", "{ckpt}", "--real", "--data", "synthcity"], 2, r"exactly one of"),
+    (["eval", "--real", "--data", "synthcity@v1", "--limit", "0"], 2, r"limit must be at least 1"),
+    (["eval", "--real", "--data", "synthcity@v1", "--batch-size", "0"], 2, r"batch size"),
+    (["eval", "--real", "--data", "synthcity@v1", "--metrics", "fcn,nope"], 2, r"nope"),
+    (["eval", "--real", "--data", "synthcity@v1", "--device", "cuda"], 2, r"no CUDA GPU"),
+    (["eval", "--real", "--data", "synthcity@v1", "--direction", "AtoB"], 2, r"no effect"),
+    (["eval", "--gen", "{ckpt}", "--data", "synthcity@v1", "--naming", "port"], 2, r"no effect"),
+    (["eval", "--gen", "{ckpt}", "--real", "--data", "synthcity@v1"], 2, r"exactly one of"),
     (["eval", "--real", "--protocol", "nope"], 2, r"Invalid value for '--protocol'"),
     (["eval", "--real", "--data", "nowhere"], 2, r"nowhere"),
-    (["eval", "--gen", "{ckpt}", "--data", "synthcity", "--out", "{ckpt}"], 2, r"overwrite"),
-    (["eval", "--real", "--data", "synthcity", "--out", "{text}/r.json"], 2, r"is a file"),
-    (["eval", "--real", "--data", "synthcity", "--require", "fid"], 1, r"--require fid"),
-    (["eval", "--real", "--data", "synthcity", "--require", "psnr"], 2, r"not computed"),
-    (["eval", "--gen", "{result}", "--data", "synthcity"], 2, r"as a PyTorch file"),
-    (["eval", "--gen", "{text}", "--data", "synthcity"], 2, r"as a PyTorch file"),
+    (["eval", "--gen", "{ckpt}", "--data", "synthcity@v1", "--out", "{ckpt}"], 2, r"overwrite"),
+    (["eval", "--real", "--data", "synthcity@v1", "--out", "{text}/r.json"], 2, r"is a file"),
+    (["eval", "--real", "--data", "synthcity@v1", "--require", "fid"], 1, r"--require fid"),
+    (["eval", "--real", "--data", "synthcity@v1", "--require", "psnr"], 2, r"not computed"),
+    (["eval", "--gen", "{result}", "--data", "synthcity@v1"], 2, r"as a PyTorch file"),
+    (["eval", "--gen", "{text}", "--data", "synthcity@v1"], 2, r"as a PyTorch file"),
     (["eval", "--real", "--data", "{truncated}", "--quiet"], 2, r"cannot read image"),
     (["eval", "--real", "--data", "{bomb}", "--quiet"], 2, r"decompression bomb|exceeds limit"),
     (["eval", "--real", "--data", "{sixteen}", "--quiet"], 2, r"truncated to 8 bits"),
     (["eval", "--real", "--data", "{notpair}", "--quiet"], 2, r"not an aligned pair"),
-    (["eval", "--images", "{root}", "--data", "synthcity", "--quiet"], 2, r"expected 100 images"),
-    # generate
-    (["generate", "--data", "synthcity", "--out", "{out}"], 2, r"--gen"),
     (
-        ["generate", "--gen", "{ckpt}", "--data", "synthcity", "--limit", "0", "--out", "{out}"],
+        ["eval", "--images", "{root}", "--data", "synthcity@v1", "--quiet"],
+        2,
+        r"expected 100 images",
+    ),
+    # generate
+    (["generate", "--data", "synthcity@v1", "--out", "{out}"], 2, r"--gen"),
+    (
+        ["generate", "--gen", "{ckpt}", "--data", "synthcity@v1", "--limit", "0", "--out", "{out}"],
         2,
         r"limit must be at least 1",
     ),
     (
-        ["generate", "--gen", "{ckpt}", "--data", "synthcity", "--out", "{aligned}"],
+        ["generate", "--gen", "{ckpt}", "--data", "synthcity@v1", "--out", "{aligned}"],
         2,
         r"not empty|exists",
     ),
@@ -155,9 +174,18 @@ CASES = [
         2,
         r"overwrite or mix",
     ),
-    (["generate", "--gen", "{ckpt}", "--data", "synthcity", "--out", "{ckpt}"], 2, r"is a file"),
+    (["generate", "--gen", "{ckpt}", "--data", "synthcity@v1", "--out", "{ckpt}"], 2, r"is a file"),
     (
-        ["generate", "--gen", "{ckpt}", "--data", "synthcity", "--out", "{aligned}", "--overwrite"],
+        [
+            "generate",
+            "--gen",
+            "{ckpt}",
+            "--data",
+            "synthcity@v1",
+            "--out",
+            "{aligned}",
+            "--overwrite",
+        ],
         2,
         r"not written by generate|generate.json|did not write",
     ),
@@ -179,12 +207,44 @@ CASES = [
     (["fid", "{aligned}", "{aligned}", "--device", "cuda"], 2, r"no CUDA GPU"),
     (["fid", "{aligned}/val", "{aligned}/val"], 1, r"needs InceptionV3 weights"),
     (["stats", "--out", "{out}.npz"], 2, r"either SOURCE or --protocol"),
-    (["stats", "--protocol", "synthcity", "--out", "{out}.npz"], 1, r"needs InceptionV3"),
+    (["stats", "--protocol", "synthcity@v1", "--out", "{out}.npz"], 1, r"needs InceptionV3"),
     (["stats", "{aligned}", "--out", "{text}/s.npz"], 2, r"is a file"),
     # fcn, models, the group
     (["fcn", "convert", "{text}"], 2, r"537,896,724 bytes|caffemodel"),
     (["fcn", "train", "--out", "{out}.pt", "--device", "cuda"], 2, r"no CUDA GPU"),
     (["fcn", "train", "--out", "{text}/w.pt"], 2, r"is a file"),
+    (["fcn", "train", "--out", "{out}.pt", "--lr", "0.1"], 2, r"--lr has no effect"),
+    (["fcn", "train", "--out", "{out}.pt", "--data", "{aligned}"], 2, r"give --classes"),
+    (["fcn", "train", "--out", "{out}.pt", "--data", "{root}/none"], 2, r"is not a folder"),
+    (
+        [
+            "fcn",
+            "train",
+            "--out",
+            "{out}.pt",
+            "--data",
+            "{aligned}",
+            "--segmenter",
+            "fcn8s-synthcity64",
+        ],
+        2,
+        r"give one of them",
+    ),
+    (
+        ["fcn", "train", "--out", "{out}.pt", "--data", "{aligned}", "--classes", "{text}"],
+        2,
+        r"not valid JSON",
+    ),
+    (
+        ["fcn", "train", "--out", "{out}.pt", "--data", "{aligned}", "--classes", "{classes}"],
+        2,
+        r"match no class colour.*more than 5%",
+    ),
+    (
+        ["eval", "--real", "--data", "{aligned}", "--segmenter-weights", "{ckpt}"],
+        2,
+        r"p2pbench-fcn8s-weights",
+    ),
     (["models", "--bogus"], 2, r"No such option"),
     (["evaluate"], 2, r"No such command"),
 ]

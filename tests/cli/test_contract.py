@@ -38,9 +38,9 @@ def test_help_states_the_exit_codes() -> None:
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["eval", "--real", "--data", "synthcity", "--limit", "0", "--quiet"], "limit"),
-        (["eval", "--real", "--data", "synthcity", "--batch-size", "0", "--quiet"], "batch"),
-        (["eval", "--real", "--data", "synthcity", "--metrics", "fcn,nope"], "nope"),
+        (["eval", "--real", "--data", "synthcity@v1", "--limit", "0", "--quiet"], "limit"),
+        (["eval", "--real", "--data", "synthcity@v1", "--batch-size", "0", "--quiet"], "batch"),
+        (["eval", "--real", "--data", "synthcity@v1", "--metrics", "fcn,nope"], "nope"),
         (["eval", "--real", "--data", "nowhere"], "nowhere"),
         (["eval", "--real", "--protocol", "nope"], "synthcity"),
         (["train", "--gen", "unet999", "--out", "x"], "unet999"),
@@ -68,7 +68,7 @@ def test_a_required_metric_that_is_unavailable_exits_1(
             "eval",
             "--real",
             "--data",
-            "synthcity",
+            "synthcity@v1",
             "--limit",
             "2",
             "--metrics",
@@ -89,7 +89,7 @@ def test_a_bug_keeps_its_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
         raise RuntimeError("internal error")
 
     monkeypatch.setattr(cli_evaluate, "evaluate", broken)
-    res = CliRunner().invoke(main, ["eval", "--real", "--data", "synthcity"])
+    res = CliRunner().invoke(main, ["eval", "--real", "--data", "synthcity@v1"])
     assert res.exit_code == EXIT_BUG  # not turned into a user error, nor into a "regression"
     assert "Traceback" in res.output and "RuntimeError: internal error" in res.output
     assert "this is a bug" in res.output
@@ -101,7 +101,7 @@ def test_the_command_line_is_recorded_as_typed(tmp_path: Path) -> None:
         "eval",
         "--real",
         "--data",
-        "synthcity",
+        "synthcity@v1",
         "--limit",
         "2",
         "--metrics",
@@ -122,5 +122,5 @@ def test_ctrl_c_exits_130_not_1(monkeypatch: pytest.MonkeyPatch) -> None:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(cli_evaluate, "evaluate", interrupted)
-    res = CliRunner().invoke(main, ["eval", "--real", "--data", "synthcity"])
+    res = CliRunner().invoke(main, ["eval", "--real", "--data", "synthcity@v1"])
     assert res.exit_code == 130 and "interrupted" in res.output

@@ -45,7 +45,7 @@ def test_written_synthcity_and_plain_aligned(tmp_path: Path) -> None:
     (plain / "train").mkdir(parents=True)
     Image.fromarray(np.zeros((16, 32, 3), np.uint8)).save(plain / "train" / "x.png")
     ds = _build(plain)
-    assert ds.direction == "AtoB" and ds[0].input.shape == (3, 32, 32)
+    assert ds.direction == "BtoA" and ds[0].input.shape == (3, 32, 32)
 
 
 def test_labels_can_be_skipped(tmp_path: Path) -> None:

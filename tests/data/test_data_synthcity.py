@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -11,6 +12,8 @@ import torch
 
 from p2pbench.data import (
     SYNTHCITY_CLASSES,
+    SYNTHCITY_VERSION,
+    SYNTHCITY_VERSIONS,
     AlignedDataset,
     SynthCityDataset,
     read_manifest,
@@ -19,6 +22,7 @@ from p2pbench.data import (
     verify_synthcity,
     write_synthcity,
 )
+from p2pbench.data.factory import build_dataset
 from p2pbench.data.synthcity.layout import draw_scene
 from p2pbench.data.synthcity.render import render
 
@@ -84,10 +88,11 @@ def test_labels_colours_and_photo() -> None:
     assert torch.equal(ab.input, s.target) and torch.equal(ab.target, s.input)
 
 
-def test_sky_only_above_the_horizon() -> None:
+@pytest.mark.parametrize("version", SYNTHCITY_VERSIONS)
+def test_sky_only_above_the_horizon(version: int) -> None:
     # every pixel below the horizon belongs to the ground, a facade or an object
     for i in range(10):
-        scene = draw_scene(np.random.default_rng([0, 0, i, 0]))
+        scene = draw_scene(np.random.default_rng([0, 0, i, 0]), version)
         _, ids = render(scene, 32, np.random.default_rng([0, 0, i, 1]))
         below = (np.arange(32) + 0.5) / 32 > scene.camera.horizon
         assert not (ids[below] == 10).any()
@@ -107,7 +112,7 @@ def test_written_folder_equals_on_the_fly(tmp_path: Path) -> None:
     manifest = json.loads((out / "synthcity.json").read_text())
     assert manifest["size"] == 32 and manifest["seed"] == 5
     assert manifest["counts"] == {"train": 3, "val": 2}
-    assert manifest["generator_version"] == "1" and len(manifest["files"]) == 10
+    assert manifest["generator_version"] == str(SYNTHCITY_VERSION) and len(manifest["files"]) == 10
     verify_synthcity(out)
     for split, n in (("train", 3), ("val", 2)):
         disk = AlignedDataset(out, split, direction="BtoA")
@@ -148,3 +153,58 @@ def test_bad_arguments() -> None:
         SynthCityDataset(size=100)
     with pytest.raises(ValueError, match="split"):
         SynthCityDataset(size=32, split="dev")
+
+
+# sha256 over photo and trainId bytes of train/val samples 0-5 at 64 and 128 px, computed with
+# the first release's code (commit e1e596c) before version 2 existed.
+VERSION_1_DIGEST = "a36a0437a30fcd376a540a31d187a59270ad7d0111a5860fc78454692e77c849"
+
+
+def test_version_1_is_the_first_release_bit_for_bit() -> None:
+    h = hashlib.sha256()
+    for split in ("train", "val"):
+        for i in range(6):
+            for size in (64, 128):
+                photo, ids = synthcity_arrays(0, split, i, size, version=1)
+                h.update(photo.tobytes())
+                h.update(ids.tobytes())
+    assert h.hexdigest() == VERSION_1_DIGEST
+
+
+def _inner_fraction(version: int, train_id: int, n: int = 30) -> float:
+    """Fraction of a class's pixels at 128 px whose 2 neighbours on each side share it."""
+    inner = total = 0
+    for i in range(n):
+        _, ids = synthcity_arrays(0, "val", i, 128, version)
+        m = ids == train_id
+        total += int(m.sum())
+        core = m[:, 2:-2] & m[:, 1:-3] & m[:, 3:-1] & m[:, :-4] & m[:, 4:]
+        inner += int(core.sum())
+    return inner / max(total, 1)
+
+
+@pytest.mark.parametrize("name", ["pole", "traffic light", "traffic sign", "person"])
+def test_version_2_draws_thin_classes_wider(name: str) -> None:
+    # version 1's thin classes are mostly 1-4 px wide at 128 px; version 2's are wider
+    (train_id,) = [c.train_id for c in SYNTHCITY_CLASSES if c.name == name]
+    assert _inner_fraction(2, train_id) > _inner_fraction(1, train_id) + 0.05
+
+
+def test_dataset_names_select_versions() -> None:
+    assert SYNTHCITY_VERSION == max(SYNTHCITY_VERSIONS) == 2
+    kw = dict(size=32, direction=None, seed=0, data_root=None, n=2)
+    newest = build_dataset("synthcity", "val", **kw)
+    v1 = build_dataset("synthcity@v1", "val", **kw)
+    v2 = build_dataset("synthcity@v2", "val", **kw)
+    assert (newest.version, v1.version, v2.version) == (2, 1, 2)
+    assert _equal(newest[0], v2[0]) and not _equal(newest[0], v1[0])
+    with pytest.raises(ValueError, match="unknown synthcity version"):
+        build_dataset("synthcity@v9", "val", **kw)
+
+
+def test_written_folder_records_its_version(tmp_path: Path) -> None:
+    out = write_synthcity(tmp_path / "s", size=32, n_train=1, n_val=1, version=1)
+    assert read_manifest(out)["generator_version"] == "1"
+    photo, ids = synthcity_arrays(0, "val", 0, 32, version=1)
+    on_disk = AlignedDataset(out, "val", "AtoB", None)[0]
+    assert np.array_equal(to_uint8(on_disk.input), photo)

@@ -28,7 +28,7 @@ def _worker(rank: int, world: int, init: str, checkpoint: str, out: str) -> None
     try:
         result = evaluate(
             GeneratorFile(checkpoint),
-            protocol="synthcity",
+            protocol="synthcity@v1",
             score=ScoreSpec(limit=7, per_image=True),
             run=RunSpec(batch_size=2, progress=False),
         )
@@ -41,7 +41,7 @@ def _worker(rank: int, world: int, init: str, checkpoint: str, out: str) -> None
 def test_two_processes_equal_one(tiny_checkpoint: Path, tmp_path: Path) -> None:
     single = evaluate(
         GeneratorFile(str(tiny_checkpoint)),
-        protocol="synthcity",
+        protocol="synthcity@v1",
         score=ScoreSpec(limit=7, per_image=True),
         run=RunSpec(progress=False),
     )

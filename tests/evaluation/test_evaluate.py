@@ -37,7 +37,7 @@ def _eval(source: object, *, batch_size: int = 8, seed: int = 0, **score: object
     """`source` under synthcity, the first LIMIT images, no progress bar."""
     return evaluate(
         source,
-        protocol="synthcity",
+        protocol="synthcity@v1",
         score=ScoreSpec(limit=LIMIT, **score),  # type: ignore[arg-type]
         run=RunSpec(batch_size=batch_size, seed=seed, progress=False),
     )
@@ -71,7 +71,7 @@ def test_checkpoint_and_generated_folder_give_identical_results(
     generate(
         _gen(tiny_checkpoint),
         tmp_path / "out",
-        protocol="synthcity",
+        protocol="synthcity@v1",
         limit=LIMIT,
         run=RunSpec(progress=False),
     )
@@ -85,7 +85,7 @@ def test_checkpoint_and_generated_folder_give_identical_results(
 
 def test_real_row_equals_real_photos_scored_from_a_folder(tmp_path: Path) -> None:
     data = build_dataset(
-        "synthcity", "val", size=64, direction="BtoA", seed=0, data_root=None, n=LIMIT
+        "synthcity@v1", "val", size=64, direction="BtoA", seed=0, data_root=None, n=LIMIT
     )
     folder = tmp_path / "real"
     folder.mkdir()
@@ -117,7 +117,7 @@ def _write_folder(tiny_checkpoint: Path, folder: Path) -> list[Path]:
     generate(
         _gen(tiny_checkpoint),
         folder,
-        protocol="synthcity",
+        protocol="synthcity@v1",
         limit=LIMIT,
         run=RunSpec(progress=False),
     )
@@ -166,7 +166,7 @@ def test_cli_eval_writes_a_result_and_prints_json(tiny_checkpoint: Path, tmp_pat
         "--gen",
         str(tiny_checkpoint),
         "--data",
-        "synthcity",
+        "synthcity@v1",
         "--limit",
         "4",
         "--quiet",
@@ -181,7 +181,7 @@ def test_cli_eval_writes_a_result_and_prints_json(tiny_checkpoint: Path, tmp_pat
     assert printed["metrics"] == stored.metrics and stored.limit == 4
     assert stored.provenance["command"] == ["p2pbench", *args]  # exactly as typed
     table = runner.invoke(
-        main, ["eval", "--real", "--data", "synthcity", "--limit", "4", "--quiet"]
+        main, ["eval", "--real", "--data", "synthcity@v1", "--limit", "4", "--quiet"]
     )
     assert table.exit_code == 0 and "Per-pixel acc." in table.output
 
@@ -189,10 +189,10 @@ def test_cli_eval_writes_a_result_and_prints_json(tiny_checkpoint: Path, tmp_pat
 def test_cli_errors_exit_non_zero(tmp_path: Path) -> None:
     runner = CliRunner()
     res = runner.invoke(
-        main, ["eval", "--images", str(tmp_path / "nope"), "--data", "synthcity", "--quiet"]
+        main, ["eval", "--images", str(tmp_path / "nope"), "--data", "synthcity@v1", "--quiet"]
     )
     assert res.exit_code == 2 and "image folder not found" in res.output
-    res = runner.invoke(main, ["eval", "--real", "--gen", __file__, "--data", "synthcity"])
+    res = runner.invoke(main, ["eval", "--real", "--gen", __file__, "--data", "synthcity@v1"])
     assert res.exit_code == 2
     res = runner.invoke(main, ["eval", "--real", "--protocol", "nope"])
     assert res.exit_code == 2 and "synthcity" in res.output
@@ -202,7 +202,7 @@ def test_limit_beyond_split_is_an_error() -> None:
     with pytest.raises(ValueError, match="exceeds"):
         evaluate(
             RealImages(),
-            protocol="synthcity",
+            protocol="synthcity@v1",
             score=ScoreSpec(limit=101),
             run=RunSpec(progress=False),
         )
@@ -214,7 +214,7 @@ def test_generate_uses_the_quantisation_rule(tiny_checkpoint: Path, tmp_path: Pa
 
     _write_folder(tiny_checkpoint, tmp_path / "g")
     g, _ = load_generator(tiny_checkpoint)
-    data = protocol_dataset(get_protocol("synthcity"), None, None)
+    data = protocol_dataset(get_protocol("synthcity@v1"), None, None)
     s = data[0]
     out = translate(g, s.input[None], mode="paper", sample_ids=[s.sample_id], seed=0)[0]
     expected = quantize_uint8(out).permute(1, 2, 0).numpy()
@@ -228,14 +228,17 @@ def test_module_in_memory_scores_like_its_saved_file(training: bool, tmp_path: P
     path = tmp_path / "g.pt"
     reference_models.save_generator(path, module, "unet64", reference_models.GeneratorConfig(ngf=4))
     from_file = evaluate(
-        str(path), protocol="synthcity", score=ScoreSpec(limit=LIMIT), run=RunSpec(progress=False)
+        str(path),
+        protocol="synthcity@v1",
+        score=ScoreSpec(limit=LIMIT),
+        run=RunSpec(progress=False),
     )
     assert from_file.source["format"] == "p2pbench"
 
     module.train(training)
     rng = torch.get_rng_state()
     result = evaluate(
-        module, protocol="synthcity", score=ScoreSpec(limit=LIMIT), run=RunSpec(progress=False)
+        module, protocol="synthcity@v1", score=ScoreSpec(limit=LIMIT), run=RunSpec(progress=False)
     )
     assert torch.equal(torch.get_rng_state(), rng)
     assert module.training is training
@@ -243,7 +246,7 @@ def test_module_in_memory_scores_like_its_saved_file(training: bool, tmp_path: P
     assert result.provenance["data_sha256"] == from_file.provenance["data_sha256"]
     assert result.source["format"] == "module"
     assert re.fullmatch(r"[0-9a-f]{64}", result.source["sha256"])
-    assert result.protocol["digest"] == get_protocol("synthcity").digest()
+    assert result.protocol["digest"] == get_protocol("synthcity@v1").digest()
 
 
 @pytest.mark.parametrize(
@@ -253,14 +256,17 @@ def test_plain_torch_module_needs_eval_mode(layer: nn.Module) -> None:
     module = nn.Sequential(nn.Conv2d(3, 3, 3, padding=1), layer, nn.Tanh())
     with pytest.raises(ValueError, match=re.escape("test_time_mode='eval'")):
         evaluate(
-            module, protocol="synthcity", score=ScoreSpec(limit=LIMIT), run=RunSpec(progress=False)
+            module,
+            protocol="synthcity@v1",
+            score=ScoreSpec(limit=LIMIT),
+            run=RunSpec(progress=False),
         )
     result = evaluate(
         GeneratorModule(module, test_time_mode="eval"),
-        protocol="synthcity",
+        protocol="synthcity@v1",
         score=ScoreSpec(limit=LIMIT),
         run=RunSpec(progress=False),
     )
     assert result.protocol["test_time_mode"] == "eval"
-    assert result.protocol["digest"] != get_protocol("synthcity").digest()
+    assert result.protocol["digest"] != get_protocol("synthcity@v1").digest()
     assert result.source["format"] == "module" and result.n_images == LIMIT

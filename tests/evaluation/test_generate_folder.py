@@ -30,6 +30,7 @@ def _tree(folder: Path) -> dict[str, bytes]:
 
 
 def _gen(checkpoint: Path, out: Path, limit: int = 3, **kwargs: Any) -> dict[str, Any]:
+    kwargs.setdefault("protocol", "synthcity@v1")  # the 64 px protocol of the tiny unet64
     return generate(GeneratorFile(str(checkpoint)), out, limit=limit, run=RUN, **kwargs)
 
 
@@ -49,7 +50,7 @@ def test_cli_refuses_a_non_empty_folder(
     out = tmp_path / "out"
     out.mkdir()
     (out / "mine.png").write_bytes(b"not generate's")
-    args = ["generate", "--gen", str(tiny_checkpoint), "--data", "synthcity", "--limit", "3"]
+    args = ["generate", "--gen", str(tiny_checkpoint), "--data", "synthcity@v1", "--limit", "3"]
     res = CliRunner().invoke(main, [*args, "--quiet", "--out", str(out)])
     assert res.exit_code == EXIT_BAD_INPUT, res.output
     assert "not empty" in res.output and "--overwrite" in res.output

@@ -38,7 +38,7 @@ def _eval(
 ) -> Result:
     return evaluate(
         GeneratorFile(str(ckpt)),
-        protocol="synthcity",
+        protocol="synthcity@v1",
         score=ScoreSpec(limit=LIMIT, require=require),
         run=RunSpec(batch_size=batch_size, progress=False),
         encoder=EncoderSpec(inception_weights=str(weights) if weights else None),
@@ -66,7 +66,7 @@ def test_fid_is_kid_and_paired_metrics(
     from p2pbench.protocols import get_protocol
     from reference_models import load_generator, translate
 
-    data = protocol_dataset(get_protocol("synthcity"), None, None)
+    data = protocol_dataset(get_protocol("synthcity@v1"), None, None)
     batch = collate_samples([data[i] for i in range(LIMIT)])
     g, _ = load_generator(tiny_checkpoint)
     fake = quantize_uint8(translate(g, batch.input, mode="paper", sample_ids=batch.sample_ids))
@@ -94,7 +94,7 @@ def test_missing_weights_are_reported_and_the_rest_runs(tiny_checkpoint: Path, h
             "--gen",
             str(tiny_checkpoint),
             "--data",
-            "synthcity",
+            "synthcity@v1",
             "--limit",
             "2",
             "--quiet",
@@ -108,7 +108,7 @@ def test_missing_weights_are_reported_and_the_rest_runs(tiny_checkpoint: Path, h
 def test_real_source_skips_paired_metrics(home: Path) -> None:
     result = evaluate(
         RealImages(),
-        protocol="synthcity",
+        protocol="synthcity@v1",
         score=ScoreSpec(limit=4, metrics=("fcn", "paired")),
         run=RunSpec(progress=False),
     )
@@ -120,7 +120,9 @@ def test_stats_and_fid_commands(inception_weights_file: Path, home: Path, tmp_pa
 
     from p2pbench.data import build_dataset, quantize_uint8
 
-    data = build_dataset("synthcity", "val", size=64, direction="BtoA", seed=0, data_root=None, n=6)
+    data = build_dataset(
+        "synthcity@v1", "val", size=64, direction="BtoA", seed=0, data_root=None, n=6
+    )
     for name, attr in (("a", "target"), ("b", "input")):
         (tmp_path / name).mkdir()
         for i in range(6):
@@ -143,7 +145,7 @@ def test_stats_and_fid_commands(inception_weights_file: Path, home: Path, tmp_pa
     )
     assert json.loads(folders.output)["fid"] > 0
     res = runner.invoke(
-        main, ["stats", "--protocol", "synthcity", "--out", str(tmp_path / "ref.pt"), *w]
+        main, ["stats", "--protocol", "synthcity@v1", "--out", str(tmp_path / "ref.pt"), *w]
     )
     assert res.exit_code == 0, res.output
     assert (tmp_path / "ref.pt").is_file()

@@ -19,7 +19,7 @@ def _evaluate(metrics: tuple[str, ...]) -> Result:
     # an untrained tiny generator: the paired metrics need generated images, not the real ones
     return evaluate(
         build_generator("unet64", seed=3, ngf=4),
-        protocol="synthcity",
+        protocol="synthcity@v1",
         score=ScoreSpec(limit=4, metrics=metrics),
         run=RunSpec(progress=False),
     )

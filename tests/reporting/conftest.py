@@ -35,7 +35,7 @@ def result_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     files = {}
     for key, (source, run) in runs.items():
         files[key] = root / names[key]
-        evaluate(source, protocol="synthcity", score=score, run=run).write(files[key])
+        evaluate(source, protocol="synthcity@v1", score=score, run=run).write(files[key])
     return files
 
 

@@ -190,7 +190,7 @@ def test_metrics_unavailable_in_the_baseline_are_not_compared(tmp_path: Path) ->
     # FID without Inception weights is recorded as unavailable, with its reason
     result = evaluate(
         RealImages(),
-        protocol="synthcity",
+        protocol="synthcity@v1",
         score=ScoreSpec(limit=2, metrics=("fcn", "inception")),
         run=RunSpec(progress=False),
         encoder=EncoderSpec(inception_weights=str(tmp_path / "absent.pth")),

@@ -23,6 +23,7 @@ from p2pbench.train.trainer import epoch_order
 from reference_models import build_generator, load_generator, read_checkpoint
 
 STEP = dict(
+    data="synthcity@v1",  # the data the tolerances below were measured on
     generator="unet32",
     discriminator="patch16",
     ngf=8,

@@ -15,7 +15,9 @@ Determinism: sample i of a split is drawn from `numpy.random.default_rng([seed, 
 (layout) and `[seed, split, i, 1]` (textures and noise), so it does not depend on which other
 samples are generated. The layout is in metres and fractions of the image side, so a sample
 has the same layout at every size (32 … 1024, powers of two); only textures and noise are drawn
-per size. Bump `SYNTHCITY_VERSION` whenever the output changes.
+per size. Every version stays drawable (`version=1` reproduces the first release bit for bit):
+a change of the output is a new entry of `SYNTHCITY_VERSIONS`, and `SYNTHCITY_VERSION` (the
+newest) is what `synthcity` without a version means.
 """
 
 from __future__ import annotations
@@ -36,13 +38,16 @@ __all__ = [
     "SYNTHCITY_SIZES",
     "SYNTHCITY_SPLITS",
     "SYNTHCITY_VERSION",
+    "SYNTHCITY_VERSIONS",
     "SynthCityDataset",
     "SynthClass",
     "colorize",
     "synthcity_arrays",
 ]
 
-SYNTHCITY_VERSION = "1"
+SYNTHCITY_VERSIONS: tuple[int, ...] = (1, 2)
+"""1: the first release; 2: thin objects (poles, signs, lights, people) wide enough for 128 px."""
+SYNTHCITY_VERSION: int = SYNTHCITY_VERSIONS[-1]
 SYNTHCITY_SPLITS: dict[str, int] = {"train": 0, "val": 1, "test": 2}
 SYNTHCITY_DEFAULT_N: dict[str, int] = {"train": 400, "val": 100, "test": 100}
 SYNTHCITY_SIZES: tuple[int, ...] = (32, 64, 128, 256, 512, 1024)
@@ -60,6 +65,25 @@ def check_size(size: int) -> None:
         raise ValueError(
             f"synthcity size must be a power of two in {list(SYNTHCITY_SIZES)}, got {size}"
         )
+
+
+def check_version(version: int) -> None:
+    if version not in SYNTHCITY_VERSIONS:
+        raise ValueError(
+            f"unknown synthcity version {version!r}; known versions: "
+            f"{', '.join(str(v) for v in SYNTHCITY_VERSIONS)}"
+        )
+
+
+def parse_synthcity_name(name: str) -> int | None:
+    """The version a dataset name asks for: "synthcity" → newest, "synthcity@v1" → 1, else None."""
+    if name == "synthcity":
+        return SYNTHCITY_VERSION
+    if name.startswith("synthcity@v") and name[len("synthcity@v") :].isdigit():
+        version = int(name[len("synthcity@v") :])
+        check_version(version)
+        return version
+    return None
 
 
 def check_split(split: str) -> int:
@@ -86,13 +110,16 @@ def colorize(train_ids: np.ndarray) -> np.ndarray:
     return _PALETTE[train_ids]
 
 
-def synthcity_arrays(seed: int, split: str, index: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+def synthcity_arrays(
+    seed: int, split: str, index: int, size: int, version: int = SYNTHCITY_VERSION
+) -> tuple[np.ndarray, np.ndarray]:
     """Sample `index` of `split`: (photo uint8 size×size×3, trainIds uint8 size×size)."""
     check_size(size)
+    check_version(version)
     code = check_split(split)
     if seed < 0 or index < 0:
         raise ValueError(f"seed and index must be non-negative, got seed={seed}, index={index}")
-    scene = draw_scene(np.random.default_rng([seed, code, index, 0]))
+    scene = draw_scene(np.random.default_rng([seed, code, index, 0]), version)
     return render(scene, size, np.random.default_rng([seed, code, index, 1]))
 
 
@@ -119,8 +146,10 @@ class SynthCityDataset(PairedDataset):
         transform: Transform | None = None,
         transform_seed: int | None = None,
         load_labels: bool = True,
+        version: int = SYNTHCITY_VERSION,
     ) -> None:
         check_size(size)
+        check_version(version)
         check_split(split)
         check_direction(direction)
         if n is None:
@@ -130,6 +159,7 @@ class SynthCityDataset(PairedDataset):
         super().__init__(transform, seed if transform_seed is None else transform_seed)
         self.size, self.split, self.n, self.seed, self.direction = size, split, n, seed, direction
         self.load_labels = load_labels
+        self.version = version
 
     @property
     def sample_ids(self) -> tuple[str, ...]:
@@ -139,6 +169,6 @@ class SynthCityDataset(PairedDataset):
         return self.n
 
     def load(self, index: int) -> Sample:
-        photo, ids = synthcity_arrays(self.seed, self.split, index, self.size)
+        photo, ids = synthcity_arrays(self.seed, self.split, index, self.size, self.version)
         sample = make_sample(photo, ids, self.direction, f"{index:06d}")
         return sample if self.load_labels else replace(sample, label=None)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from p2pbench.data.synthcity.objects import car, person, pole, tree
+from p2pbench.data.synthcity.objects import OBJECT_STYLES, ObjectStyle, car, person, pole, tree
 from p2pbench.data.synthcity.scene import (
     BUILDING,
     VEGETATION,
@@ -77,8 +77,9 @@ def _facades(
     return tuple(out)
 
 
-def draw_scene(rng: np.random.Generator) -> Scene:
-    """Draw one street layout; every random choice comes from `rng`, none depends on size."""
+def draw_scene(rng: np.random.Generator, version: int) -> Scene:
+    """Draw one street layout of synthcity `version`; every random choice comes from `rng`,
+    none depends on size."""
     cam = Camera(
         rng.uniform(0.4, 0.55),
         rng.uniform(0.38, 0.62),
@@ -87,7 +88,8 @@ def draw_scene(rng: np.random.Generator) -> Scene:
     )
     half = rng.uniform(3.0, 6.0)
     center = rng.uniform(-0.45, 0.45) * half
-    walk_l, walk_r = rng.uniform(2.0, 5.5, 2)
+    style = OBJECT_STYLES[version]
+    walk_l, walk_r = rng.uniform(*style.sidewalk, 2)
     street = Street(
         center, half, center - half - walk_l, center + half + walk_r, rng.uniform(60.0, 160.0)
     )
@@ -95,7 +97,7 @@ def draw_scene(rng: np.random.Generator) -> Scene:
     right = _facades(rng, 0.0, street.far_depth, 0.15, (7.0, 30.0))
     reach = 1.3 * street.far_depth / cam.focal
     far = _facades(rng, -reach, reach, 0.2, (6.0, 35.0))
-    objects = _objects(rng, cam, street)
+    objects = _objects(rng, cam, street, style)
     overcast = rng.random() < 0.3
     zenith = np.array([160, 165, 175]) if overcast else np.array([75, 125, 200])
     horizon = np.array([210, 212, 215]) if overcast else np.array([185, 210, 235])
@@ -126,7 +128,9 @@ def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
     return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
 
 
-def _objects(rng: np.random.Generator, cam: Camera, st: Street) -> tuple[Prim, ...]:
+def _objects(
+    rng: np.random.Generator, cam: Camera, st: Street, style: ObjectStyle
+) -> tuple[Prim, ...]:
     """Cars, people, trees and poles, as primitives sorted far to near."""
     placed: list[tuple[float, list[Prim]]] = []
     max_d = st.far_depth - 3.0
@@ -145,22 +149,22 @@ def _objects(rng: np.random.Generator, cam: Camera, st: Street) -> tuple[Prim, .
             cars.append((lane, depth))
             x = lanes[lane] + rng.uniform(-0.3, 0.3)
             placed.append((depth, car(rng, cam, x, depth)))
-    for _ in range(int(rng.integers(0, 12))):
+    for _ in range(int(rng.integers(*style.people))):
         left = rng.random() < 0.5
         x = (
             rng.uniform(st.facade_left + 0.4, curb_l - 0.4)
             if left
             else rng.uniform(curb_r + 0.4, st.facade_right - 0.4)
         )
-        depth = _log_uniform(rng, 4.0, min(50.0, max_d))
-        placed.append((depth, person(rng, cam, x, depth)))
+        depth = _log_uniform(rng, style.person_depth[0], min(style.person_depth[1], max_d))
+        placed.append((depth, person(rng, cam, x, depth, style)))
     for facade, curb, inward in ((st.facade_left, curb_l, -1.0), (st.facade_right, curb_r, 1.0)):
         for _ in range(int(rng.integers(0, 5))):
             x = facade - inward * 1.0 if rng.random() < 0.4 else curb + inward * 0.7
             depth = rng.uniform(6.0, 0.8 * max_d)
             placed.append((depth, tree(rng, cam, x, depth)))
-        for _ in range(int(rng.integers(1, 3))):
-            depth = rng.uniform(5.0, min(60.0, max_d))
-            placed.append((depth, pole(rng, cam, curb + inward * 0.35, depth)))
+        for _ in range(int(rng.integers(*style.poles_per_side))):
+            depth = rng.uniform(style.pole_depth[0], min(style.pole_depth[1], max_d))
+            placed.append((depth, pole(rng, cam, curb + inward * 0.35, depth, style)))
     placed.sort(key=lambda item: -item[0])
     return tuple(p for _, prims in placed for p in prims)

@@ -6,6 +6,8 @@ on the ground and projected through the scene camera.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from p2pbench.data.synthcity.scene import (
@@ -38,6 +40,41 @@ _CAR_COLORS = np.array(
     dtype=float,
 )
 _SKIN = np.array([[230, 190, 160], [200, 150, 110], [140, 95, 65], [90, 60, 45]], dtype=float)
+
+
+@dataclass(frozen=True)
+class ObjectStyle:
+    """Sizes and placements of the thin and small objects, per synthcity version.
+
+    Version 1 drew poles 14 cm wide up to 60 m away and people up to 50 m away: at 64 px most
+    are one or two pixels wide, below what a stride-8 FCN resolves, so its segmenter never
+    learned them. Version 2 is a stylised street (like a driving game's label maps): poles
+    are 1 m pillars within 16 m, signs and traffic lights are large, people are broad, with
+    their legs drawn as one block, within 14 m, and sidewalks are wider, so that each class spans
+    about a stride or more (8 px) at 128 px. The random draws are the same calls in the same
+    order in every version.
+    """
+
+    pole_half_width: float  # metres
+    sign_size: tuple[float, float]  # side of a sign, uniform range, metres
+    light_scale: float  # traffic-light housing and lamp, × version 1's
+    person_width: float  # × version 1's widths (heights stay human)
+    person_depth: tuple[float, float]  # log-uniform range, metres
+    people: tuple[int, int]  # integers(lo, hi) people per scene
+    pole_depth: tuple[float, float]  # uniform range, metres
+    poles_per_side: tuple[int, int]
+    sidewalk: tuple[float, float]  # width, uniform range, metres
+    merged_legs: bool = False
+
+
+OBJECT_STYLES: dict[int, ObjectStyle] = {
+    1: ObjectStyle(
+        0.07, (0.6, 0.9), 1.0, 1.0, (4.0, 50.0), (0, 12), (5.0, 60.0), (1, 3), (2.0, 5.5)
+    ),
+    2: ObjectStyle(
+        0.5, (1.8, 2.4), 3.4, 2.5, (5.0, 14.0), (4, 14), (6.0, 16.0), (2, 4), (3.5, 7.0), True
+    ),
+}
 
 
 class _Place:
@@ -85,8 +122,11 @@ def car(rng: np.random.Generator, cam: Camera, x: float, depth: float) -> list[P
     ]
 
 
-def person(rng: np.random.Generator, cam: Camera, x: float, depth: float) -> list[Prim]:
+def person(
+    rng: np.random.Generator, cam: Camera, x: float, depth: float, style: ObjectStyle
+) -> list[Prim]:
     p = _Place(cam, x, depth)
+    w = style.person_width
     h = rng.uniform(1.55, 1.95)
     shirt = color_near(rng, rng.uniform(30, 220, 3), 0)
     legs = color_near(
@@ -97,14 +137,15 @@ def person(rng: np.random.Generator, cam: Camera, x: float, depth: float) -> lis
     skin = color_near(rng, pick(rng, _SKIN), 6)
     hair = color_near(rng, np.array([40.0, 30.0, 25.0]), 15)
     stride = rng.uniform(0.0, 0.12)
+    gap = 0.0 if style.merged_legs else 0.03
     return [
-        p.box("rect", -0.17 - stride, 0.0, -0.03, 0.48 * h, PERSON, legs),
-        p.box("rect", 0.03, 0.0, 0.17 + stride, 0.48 * h, PERSON, legs),
-        p.box("rect", -0.22, 0.46 * h, 0.22, 0.83 * h, PERSON, shirt),
-        p.box("rect", -0.27, 0.55 * h, -0.2, 0.8 * h, PERSON, shirt),
-        p.box("rect", 0.2, 0.55 * h, 0.27, 0.8 * h, PERSON, shirt),
-        p.box("ellipse", -0.1, 0.82 * h, 0.1, h, PERSON, skin),
-        p.box("ellipse", -0.1, 0.93 * h, 0.1, 1.01 * h, PERSON, hair),
+        p.box("rect", (-0.17 - stride) * w, 0.0, -gap * w, 0.48 * h, PERSON, legs),
+        p.box("rect", gap * w, 0.0, (0.17 + stride) * w, 0.48 * h, PERSON, legs),
+        p.box("rect", -0.22 * w, 0.46 * h, 0.22 * w, 0.83 * h, PERSON, shirt),
+        p.box("rect", -0.27 * w, 0.55 * h, -0.2 * w, 0.8 * h, PERSON, shirt),
+        p.box("rect", 0.2 * w, 0.55 * h, 0.27 * w, 0.8 * h, PERSON, shirt),
+        p.box("ellipse", -0.1 * w, 0.82 * h, 0.1 * w, h, PERSON, skin),
+        p.box("ellipse", -0.1 * w, 0.93 * h, 0.1 * w, 1.01 * h, PERSON, hair),
     ]
 
 
@@ -130,23 +171,27 @@ def tree(rng: np.random.Generator, cam: Camera, x: float, depth: float) -> list[
     return prims
 
 
-def pole(rng: np.random.Generator, cam: Camera, x: float, depth: float) -> list[Prim]:
+def pole(
+    rng: np.random.Generator, cam: Camera, x: float, depth: float, style: ObjectStyle
+) -> list[Prim]:
     p = _Place(cam, x, depth)
     h = rng.uniform(3.5, 7.0)
     metal = color_near(rng, np.array([95.0, 97.0, 100.0]))
-    prims = [p.box("rect", -0.07, 0.0, 0.07, h, POLE, metal)]
+    pw = style.pole_half_width
+    prims = [p.box("rect", -pw, 0.0, pw, h, POLE, metal)]
     kind = rng.random()
     if kind < 0.55:
-        s = rng.uniform(0.6, 0.9) / 2
+        s = rng.uniform(*style.sign_size) / 2
         shape = ("rect", "ellipse", "tri_up", "tri_down")[int(rng.integers(4))]
         face = pick(
             rng, np.array([[30, 80, 170], [235, 235, 230], [200, 30, 30], [240, 200, 40]], float)
         )
         prims.append(p.box(shape, -s, h - 2 * s, s, h, SIGN, color_near(rng, face, 6)))
     elif kind < 0.85:
-        prims.append(p.box("rect", -0.18, h - 1.0, 0.18, h, LIGHT, (35.0, 37.0, 35.0)))
+        k = style.light_scale
+        prims.append(p.box("rect", -0.18 * k, h - 1.0 * k, 0.18 * k, h, LIGHT, (35.0, 37.0, 35.0)))
         lit = int(rng.integers(3))
         lamp = ((230.0, 40.0, 30.0), (240.0, 180.0, 30.0), (60.0, 220.0, 90.0))[lit]
-        top = h - 0.05 - 0.3 * lit
-        prims.append(p.box("ellipse", -0.12, top - 0.24, 0.12, top, LIGHT, lamp))
+        top = h - (0.05 + 0.3 * lit) * k
+        prims.append(p.box("ellipse", -0.12 * k, top - 0.24 * k, 0.12 * k, top, LIGHT, lamp))
     return prims

@@ -29,7 +29,9 @@ from p2pbench.base import atomic_dir, check_new_output_dir
 from p2pbench.data.synthcity.dataset import (
     SYNTHCITY_CLASSES,
     SYNTHCITY_VERSION,
+    SYNTHCITY_VERSIONS,
     check_size,
+    check_version,
     colorize,
     synthcity_arrays,
 )
@@ -59,6 +61,7 @@ def write_synthcity(
     n_val: int = 100,
     seed: int = 0,
     *,
+    version: int = SYNTHCITY_VERSION,
     overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
@@ -69,6 +72,7 @@ def write_synthcity(
     refused, before anything is generated. `progress(done, total)` is called after each pair.
     """
     check_size(size)
+    check_version(version)
     if n_train < 0 or n_val < 0 or n_train + n_val == 0:
         raise ValueError(
             f"need non-negative counts and at least one sample, got "
@@ -89,7 +93,7 @@ def write_synthcity(
             (tmp / split).mkdir()
             (tmp / f"{split}_labels").mkdir()
             for i in range(n):
-                photo, ids = synthcity_arrays(seed, split, i, size)
+                photo, ids = synthcity_arrays(seed, split, i, size, version)
                 pair = np.concatenate([photo, colorize(ids)], axis=1)
                 for rel, data in (
                     (f"{split}/{i:06d}.png", _png_bytes(pair)),
@@ -102,7 +106,7 @@ def write_synthcity(
                     progress(done, total)
         manifest = {
             "format": FORMAT,
-            "generator_version": SYNTHCITY_VERSION,
+            "generator_version": str(version),
             "size": size,
             "seed": seed,
             "counts": counts,
@@ -131,10 +135,11 @@ def read_manifest(root: str | os.PathLike[str]) -> dict:
             f"{path} is not a synthcity manifest (format {manifest.get('format')!r},"
             f" expected {FORMAT!r})"
         )
-    if manifest.get("generator_version") != SYNTHCITY_VERSION:
+    if manifest.get("generator_version") not in [str(v) for v in SYNTHCITY_VERSIONS]:
         raise ValueError(
             f"{path} was written by synthcity version {manifest.get('generator_version')!r}, "
-            f"this is version {SYNTHCITY_VERSION!r}; regenerate it with `p2pbench data synth`"
+            f"which this p2pbench does not know (it knows {list(SYNTHCITY_VERSIONS)}); "
+            "regenerate it with `p2pbench data synth`"
         )
     return manifest
 

@@ -1,0 +1,56 @@
+"""The shipped synthcity segmenters never saw a scored scene, and their recipes are replayable."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from p2pbench.data import synthcity_arrays
+from p2pbench.data.synthcity.dataset import SYNTHCITY_SPLITS
+from p2pbench.evaluation.segmenters import RECIPES, SEGMENTERS, WEIGHTS_DIR
+from p2pbench.protocols import PROTOCOLS
+
+
+def _synthcity_protocols():
+    for key in PROTOCOLS.names():
+        p = PROTOCOLS.get(key)
+        if p.dataset == "synthcity" and p.segmenter in RECIPES:
+            yield p
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("protocol", list(_synthcity_protocols()), ids=lambda p: p.key)
+def test_training_scenes_are_disjoint_from_the_scored_scenes(protocol) -> None:
+    recipe = RECIPES[protocol.segmenter]
+    assert recipe["synthcity_version"] == protocol.dataset_version
+    # scenes are drawn from default_rng([seed, split, index, ...]): different keys...
+    train_keys = {
+        (recipe["data_seed"], SYNTHCITY_SPLITS["train"], i) for i in range(recipe["n_train"])
+    }
+    val_keys = {
+        (protocol.dataset_seed, SYNTHCITY_SPLITS[protocol.split], i)
+        for i in range(protocol.expected_images)
+    }
+    assert not train_keys & val_keys
+
+    # ... and no scored label map equals a training one (layouts compared at 32 px)
+    def digest(seed: int, split: str, i: int) -> str:
+        _, ids = synthcity_arrays(seed, split, i, 32, protocol.dataset_version)
+        return hashlib.sha256(ids.tobytes()).hexdigest()
+
+    train = {digest(recipe["data_seed"], "train", i) for i in range(recipe["n_train"])}
+    val = {
+        digest(protocol.dataset_seed, protocol.split, i) for i in range(protocol.expected_images)
+    }
+    assert len(val) == protocol.expected_images and not train & val
+
+
+def test_every_shipped_segmenter_is_pinned_and_present() -> None:
+    for name in SEGMENTERS.names():
+        spec = SEGMENTERS.get(name)
+        if spec.shipped_file is None:
+            continue
+        assert spec.sha256 is not None, f"{name} ships weights without a pinned sha256"
+        assert (WEIGHTS_DIR / spec.shipped_file).is_file()
+        assert name in RECIPES, f"{name} ships weights without a recipe to reproduce them"
