@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import torch
@@ -98,22 +99,26 @@ def _time_scoring(planned: PlannedAblation, config: TrainConfig) -> float:
     return (time.perf_counter() - start) / n
 
 
-def estimate(planned: PlannedAblation) -> Estimate:
-    """Measure a short warm-up of each distinct setting and extrapolate to the whole plan."""
+def estimate(
+    planned: PlannedAblation, run_ids: Collection[str] | None = None, ground_truth: bool = True
+) -> Estimate:
+    """Measure a short warm-up of each distinct setting and extrapolate to the runs `run_ids`
+    (None: every run of the plan) and, with `ground_truth`, the scoring of the real images."""
+    runs = [r for r in planned.runs if run_ids is None or r.run_id in run_ids]
     state = torch.get_rng_state()
     try:
         per_step: dict[str, float] = {}
         sizes: dict[str, int] = {}
-        for run in planned.runs:
+        for run in runs:
             key = _key(run.config)
             if key not in per_step:
                 per_step[key], sizes[key] = _time_steps(run.config)
         per_image = _time_scoring(planned, planned.runs[0].config) if planned.runs else 0.0
     finally:
         torch.set_rng_state(state)
-    steps = {r.run_id: run_steps(r.config, sizes[_key(r.config)]) for r in planned.runs}
-    train_s = sum(per_step[_key(r.config)] * steps[r.run_id] for r in planned.runs)
-    images = planned.protocol.expected_images * (len(planned.runs) + 1)
+    steps = {r.run_id: run_steps(r.config, sizes[_key(r.config)]) for r in runs}
+    train_s = sum(per_step[_key(r.config)] * steps[r.run_id] for r in runs)
+    images = planned.protocol.expected_images * (len(runs) + int(ground_truth))
     return Estimate(
         seconds=train_s + per_image * images,
         seconds_per_step=per_step,

@@ -22,6 +22,7 @@ from p2pbench.ablation import (
     sample_ids_for,
     submit_slurm,
 )
+from p2pbench.ablation.runner import GROUND_TRUTH, RESULT
 from p2pbench.cli import checks
 from p2pbench.devices import check_device
 from p2pbench.reporting.html import write_report
@@ -70,23 +71,29 @@ def run_ablation(
     _print_plan(planned)
     if not planned.runs:
         raise click.UsageError("every variant of the plan was refused; nothing to run")
-    click.echo("measuring a short warm-up for the time estimate ...", err=True)
-    guess = estimate(planned)
-    click.echo(
-        f"estimated wall time: {guess.describe()} ({guess.total_steps} training steps, "
-        f"{guess.scored_images} images scored)",
-        err=True,
-    )
+    folder = Path(out)
+    pending: list[str] | None = None  # None: every run
+    if not dry_run:  # refuse a folder holding another plan before the warm-up, not after
+        sample_ids = sample_ids_for(
+            planned.protocol, planned.options.data_root, planned.options.sample_images
+        )
+        pending = prepare_folder(folder, manifest_of(planned, sample_ids), replan=replan)
+        done = len(planned.runs) - len(pending)
+        if done:
+            click.echo(f"{done} of {len(planned.runs)} runs already finished: skipped", err=True)
+    gt_done = (folder / GROUND_TRUTH / RESULT).is_file()
+    if pending == [] and gt_done:
+        click.echo("every run is finished: only the summary is written", err=True)
+    else:
+        click.echo("measuring a short warm-up for the time estimate ...", err=True)
+        guess = estimate(planned, pending, ground_truth=not gt_done)
+        click.echo(
+            f"estimated wall time: {guess.describe()} ({guess.total_steps} training steps, "
+            f"{guess.scored_images} images scored)",
+            err=True,
+        )
     if dry_run:
         return None
-    folder = Path(out)
-    sample_ids = sample_ids_for(
-        planned.protocol, planned.options.data_root, planned.options.sample_images
-    )
-    pending = prepare_folder(folder, manifest_of(planned, sample_ids), replan=replan)
-    done = len(planned.runs) - len(pending)
-    if done:
-        click.echo(f"{done} of {len(planned.runs)} runs already finished: skipped", err=True)
     if launcher == "slurm":
         assert slurm is not None
         jobs = submit_slurm(folder, slurm)
