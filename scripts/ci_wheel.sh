@@ -27,7 +27,7 @@ from reference_models import build_generator
 
 root = pathlib.Path(p2pbench.__file__).resolve()
 assert "site-packages" in root.parts, f"p2pbench imported from {root}, not from the wheel"
-module = build_generator("unet64", seed=0, ngf=8)
+module = build_generator("unet128", seed=0, ngf=8)  # synthcity (v2) is 128 px
 module.train()
 state = torch.get_rng_state()
 result = p2pbench.evaluate(
