@@ -43,6 +43,7 @@ class SampleDropout(nn.Dropout):
     When `sample_generators` is set (one `torch.Generator` per sample of the batch), dropout is
     applied whatever the module's training flag, and sample i's mask is drawn from generator i,
     so it depends only on that generator's seed and on the order of the dropout layers.
+    Masks are drawn in NCHW order whatever the input's memory format.
     """
 
     sample_generators: list[torch.Generator] | None = None
@@ -50,6 +51,11 @@ class SampleDropout(nn.Dropout):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         generators = self.sample_generators
         if generators is None:
+            if self.training and x.ndim == 4 and not x.is_contiguous():
+                # draw the mask in NCHW order, so a run's masks (and its numbers) do not
+                # depend on the memory format the network runs in
+                y = super().forward(x.contiguous())
+                return y.contiguous(memory_format=torch.channels_last)
             return super().forward(x)
         if len(generators) != x.shape[0]:
             raise ValueError(

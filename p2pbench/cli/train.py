@@ -9,6 +9,7 @@ import click
 
 from p2pbench.cli import checks
 from p2pbench.cli.context import default_of
+from p2pbench.compute import PRECISIONS
 from p2pbench.data.aligned import DIRECTIONS
 from p2pbench.data.synthcity.dataset import parse_synthcity_name
 from p2pbench.data.transforms import IMAGE_RESIZE
@@ -118,6 +119,38 @@ def _default(name: str) -> object:
 )
 @click.option("--seed", type=int, default=_default("seed"), show_default=True)
 @click.option("--device", default=_default("device"), show_default=True)
+@click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    default=_default("precision"),
+    show_default=True,
+    help="bf16: forward passes under bf16 autocast (recorded; fp32 is the reference)",
+)
+@click.option(
+    "--channels-last/--no-channels-last",
+    default=_default("channels_last"),
+    show_default=True,
+    help="the networks' memory format (does not change what is computed)",
+)
+@click.option(
+    "--compile",
+    is_flag=True,
+    default=_default("compile"),
+    help="torch.compile the networks (compiling takes a minute or more before the first step)",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=_default("workers"),
+    show_default=True,
+    help="worker processes that load and jitter the next batches",
+)
+@click.option(
+    "--decode-cache",
+    is_flag=True,
+    default=_default("decode_cache"),
+    help="keep decoded, resized images under $P2PBENCH_HOME/decoded (Cityscapes, folders)",
+)
 @click.option(
     "--checkpoint-every", type=int, default=_default("checkpoint_every"), show_default=True
 )

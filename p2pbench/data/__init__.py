@@ -20,6 +20,7 @@ from p2pbench.data.colour_labels import (
     read_class_table,
     scan_colour_labels,
 )
+from p2pbench.data.decode_cache import DecodeCache
 from p2pbench.data.factory import DATASET_NAMES, build_dataset
 from p2pbench.data.sample import (
     IGNORE_ID,
@@ -51,6 +52,7 @@ from p2pbench.data.transforms import Jitter, JitterParams
 __all__ = [
     "DATASET_NAMES",
     "IGNORE_ID",
+    "DecodeCache",
     "MAX_UNKNOWN_FRACTION",
     "RESIZE_FILTERS",
     "SYNTHCITY_CLASSES",

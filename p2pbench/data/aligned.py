@@ -20,6 +20,7 @@ import torch
 from PIL import Image
 
 from p2pbench.data.colour_labels import ClassTable, decode_colours
+from p2pbench.data.decode_cache import file_stamp
 from p2pbench.data.sample import (
     PairedDataset,
     Sample,
@@ -177,6 +178,13 @@ class AlignedDataset(PairedDataset):
 
     def __len__(self) -> int:
         return len(self.files)
+
+    def decode_key(self, index: int) -> str:
+        path = self.files[index]
+        files = [path] + ([self.label_dir / f"{path.stem}.png"] if self.label_dir else [])
+        stamps = "|".join(file_stamp(p) for p in files)
+        colours = repr(self.label_colours) if self.label_colours is not None else ""
+        return f"aligned|{stamps}|{self.size}|{self.resize}|{self.direction}|{colours}"
 
     def load(self, index: int) -> Sample:
         path = self.files[index]

@@ -28,6 +28,7 @@ import torch
 from PIL import Image
 
 from p2pbench.data.aligned import read_label
+from p2pbench.data.decode_cache import file_stamp
 from p2pbench.data.sample import PairedDataset, Sample, Transform, pil_filter, to_tensor_image
 
 ENV_VAR = "CITYSCAPES_DATASET"
@@ -161,6 +162,15 @@ class CityscapesDataset(PairedDataset):
 
     def __len__(self) -> int:
         return len(self.frames)
+
+    def decode_key(self, index: int) -> str:
+        f = self.frames[index]
+        files = [f.photo, f.color] + ([f.label_ids] if self._lut is not None else [])
+        stamps = "|".join(file_stamp(p) for p in files)
+        return (
+            f"cityscapes|{stamps}|{self.size}|{self.photo_resize}|{self.label_resize}|"
+            f"{self.direction}|{f.sample_id}"
+        )
 
     def load(self, index: int) -> Sample:
         f = self.frames[index]

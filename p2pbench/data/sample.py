@@ -13,12 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
+
+if TYPE_CHECKING:
+    from p2pbench.data.decode_cache import DecodeCache
 
 IGNORE_ID = 255
 """trainId of pixels that are not scored (Cityscapes convention)."""
@@ -181,12 +185,18 @@ class PairedDataset(Dataset[Sample]):
         self.transform = transform
         self.transform_seed = transform_seed
         self.epoch = 0
+        self.decode_cache: DecodeCache | None = None  # see p2pbench.data.decode_cache
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def load(self, index: int) -> Sample:
         raise NotImplementedError
+
+    def decode_key(self, index: int) -> str | None:
+        """What `load(index)` depends on (files, their stamps, sizes, filters), for the decode
+        cache; None: not worth caching (nothing is decoded from files)."""
+        return None
 
     def __len__(self) -> int:
         raise NotImplementedError
@@ -196,8 +206,19 @@ class PairedDataset(Dataset[Sample]):
         if not -n <= index < n:
             raise IndexError(f"index {index} out of range for a dataset of {n} samples")
         index %= n
-        sample = self.load(index)
+        sample = self._load_cached(index)
         if self.transform is not None:
             generator = sample_generator(self.transform_seed, self.epoch, index)
             sample = self.transform(sample, generator)
+        return sample
+
+    def _load_cached(self, index: int) -> Sample:
+        cache = self.decode_cache
+        key = self.decode_key(index) if cache is not None else None
+        if cache is None or key is None:
+            return self.load(index)
+        sample = cache.get(key)
+        if sample is None:
+            sample = self.load(index)
+            cache.put(key, sample)
         return sample

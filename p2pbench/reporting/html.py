@@ -51,6 +51,7 @@ from p2pbench.reporting.tables import (
     variant_label,
 )
 from p2pbench.results import Result, ResultError, read_result
+from p2pbench.train import TIMING_KEYS
 
 ABLATION_FORMAT = "p2pbench-ablation"
 SUMMARY_FORMAT = "p2pbench-ablation-summary"
@@ -631,7 +632,7 @@ def _read_log(folder: Folder, path: Path, max_points: int = 2000) -> dict[str, t
             continue
         step = _num(entry.get("step"))
         for key, value in entry.items():
-            if key not in ("step", "epoch") and _num(value) is not None:
+            if key not in ("step", "epoch", *TIMING_KEYS) and _num(value) is not None:
                 steps, values = series.setdefault(str(key), ([], []))
                 steps.append(step if step is not None else float(i))
                 values.append(float(value))

@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from p2pbench.compute import PRECISIONS
 from reference_models import DISCRIMINATORS, GENERATORS
 
 LOSSES: tuple[str, ...] = ("l1", "gan", "cgan", "l1+gan", "l1+cgan")
@@ -22,6 +23,9 @@ class TrainConfig:
     (0.5, 0.999), batch 1, jitter 286 → 256 crop + flip, constant learning rate (the paper's
     Lua code). `schedule="linear-decay"` holds the rate for `epochs - decay_epochs` epochs and
     then decays it linearly, as the PyTorch port does with 100 + 100 epochs.
+
+    `precision`, `channels_last`, `compile`, `workers` and `decode_cache` choose how the step
+    runs (see `p2pbench.compute`); fp32 is the default, bf16 autocast an opt-in.
 
     Under torchrun `batch_size` is the global batch, split across the processes, and `sync_bn`
     turns batch norm into SyncBatchNorm (CUDA only); see `p2pbench.train.ddp`.
@@ -57,6 +61,11 @@ class TrainConfig:
     jitter_resize: str = "bilinear"  # the Lua code's filter; the port used bicubic
     seed: int = 0
     device: str = "cpu"
+    precision: str = "fp32"  # "bf16": forward passes under bf16 autocast (p2pbench.compute)
+    channels_last: bool = True  # the networks' memory format (the numbers do not depend on it)
+    compile: bool = False  # torch.compile the networks (opt-in: compiling takes minutes)
+    workers: int = 0  # DataLoader worker processes that load and jitter the batches
+    decode_cache: bool = False  # keep decoded, resized images on disk (Cityscapes, folders)
     checkpoint_every: int = 500  # steps; a checkpoint is also written at the end of the run
     sample_every: int = 500  # steps between sample grids
     log_every: int = 10  # steps between loss-log lines
@@ -65,6 +74,9 @@ class TrainConfig:
         _choice("loss", self.loss, LOSSES)
         _choice("gan_mode", self.gan_mode, GAN_MODES)
         _choice("schedule", self.schedule, SCHEDULES)
+        _choice("precision", self.precision, PRECISIONS)
+        if self.workers < 0:
+            raise ValueError(f"workers must be at least 0, found {self.workers}")
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch_size must be at least 1")
         if not 0 <= self.decay_epochs <= self.epochs:

@@ -18,6 +18,7 @@ import contextlib
 import json
 import math
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,18 +27,20 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from p2pbench import compute
 from p2pbench.base import atomic_write_text
 from p2pbench.data import (
     Batch,
+    DecodeCache,
     Jitter,
     PairedDataset,
     build_dataset,
     collate_samples,
-    sample_generator,
 )
-from p2pbench.distributed import barrier, gather_lists, rank_and_world, shard_range
+from p2pbench.distributed import barrier, gather_lists, rank_and_world
 from p2pbench.provenance import package_versions
 from p2pbench.train import ddp
+from p2pbench.train.batches import StepBatches, batches, epoch_order  # noqa: F401 (its home)
 from p2pbench.train.config import TrainConfig, lr_factor
 from p2pbench.train.losses import gan_loss, l1_loss
 from p2pbench.train.samples import save_sample_grid
@@ -52,8 +55,11 @@ from reference_models import (
 from reference_models.checkpoint import generator_section
 
 CHECKPOINT_NAME = "checkpoint.pt"
-RESUME_MAY_CHANGE = ("max_steps", "device", "sync_bn")
+# how a run is executed, not what it computes (precision changes the numbers, and compiled
+# code draws its dropout masks from its own random stream: those two stay)
+RESUME_MAY_CHANGE = ("max_steps", "device", "sync_bn", "channels_last", "workers", "decode_cache")
 LOG_NAME = "log.jsonl"
+TIMING_KEYS = ("s_per_step", "images_per_s")  # log entries that measure speed, not the run
 N_GRID_SAMPLES = 4
 
 
@@ -102,7 +108,8 @@ class Models:
 
 
 def build_models(config: TrainConfig) -> Models:
-    """Generator, discriminator (None for the L1-only loss) and their Adam optimisers."""
+    """Generator, discriminator (None for the L1-only loss) and their Adam optimisers (fused
+    where torch has the kernel), in `config`'s memory format, compiled with `config.compile`."""
     g_config = GeneratorConfig(
         ngf=config.ngf,
         norm=config.norm,
@@ -112,8 +119,9 @@ def build_models(config: TrainConfig) -> Models:
     )  # type: ignore[arg-type]
     device = torch.device(config.device)
     g = build_generator(config.generator, seed=config.seed, **vars_of(g_config)).to(device)
+    compute.prepare_module(g, config.channels_last)
     betas = (config.beta1, config.beta2)
-    opt_g = torch.optim.Adam(g.parameters(), lr=config.lr, betas=betas)
+    opt_g = compute.adam(g.parameters(), lr=config.lr, betas=betas, device=device)
     d = opt_d = None
     if config.uses_gan:
         d = build_discriminator(
@@ -123,17 +131,17 @@ def build_models(config: TrainConfig) -> Models:
             ndf=config.ndf,
             norm=config.norm,
         ).to(device)
-        opt_d = torch.optim.Adam(d.parameters(), lr=config.lr, betas=betas)
+        compute.prepare_module(d, config.channels_last)
+        opt_d = compute.adam(d.parameters(), lr=config.lr, betas=betas, device=device)
+    if config.compile:  # in place: state-dict keys and DDP wrapping stay as they are
+        for net in (g, d):
+            if net is not None:
+                net.compile()
     return Models(g, g_config, d, opt_g, opt_d)
 
 
 def vars_of(config: GeneratorConfig) -> dict[str, Any]:
     return {k: getattr(config, k) for k in config.__dataclass_fields__}
-
-
-def epoch_order(seed: int, epoch: int, n: int) -> list[int]:
-    """The seeded order in which an epoch visits the n training samples."""
-    return torch.randperm(n, generator=sample_generator(seed, epoch, -1)).tolist()
 
 
 def train_step(
@@ -152,8 +160,9 @@ def train_step(
     scale = world * len(batch) / total  # DDP averages over ranks: 1 for equal shards
     g = m.generator if m.train_generator is None else m.train_generator
     d = m.discriminator if m.train_discriminator is None else m.train_discriminator
-    real_a, real_b = batch.input.to(device), batch.target.to(device)
-    fake_b = g(real_a)
+    real_a = compute.to_memory_format(batch.input.to(device), config.channels_last)
+    real_b = compute.to_memory_format(batch.target.to(device), config.channels_last)
+    fake_b = _run(config, g, real_a)
     losses: dict[str, float] = {}
 
     def d_input(output: torch.Tensor) -> torch.Tensor:
@@ -162,8 +171,8 @@ def train_step(
     if d is not None and m.discriminator is not None and m.optimizer_d is not None:
         m.discriminator.requires_grad_(True)
         m.optimizer_d.zero_grad(set_to_none=True)
-        loss_fake = gan_loss(d(d_input(fake_b.detach())), False, config.gan_mode)
-        loss_real = gan_loss(d(d_input(real_b)), True, config.gan_mode)
+        loss_fake = gan_loss(_run(config, d, d_input(fake_b.detach())), False, config.gan_mode)
+        loss_real = gan_loss(_run(config, d, d_input(real_b)), True, config.gan_mode)
         losses.update(_finite(ddp.reduce_losses({"d_fake": loss_fake, "d_real": loss_real}, share)))
         _backward(0.5 * (loss_fake + loss_real), scale)
         m.optimizer_d.step()
@@ -175,7 +184,7 @@ def train_step(
     terms: dict[str, torch.Tensor] = {}
     if d is not None:
         # D's own forward, outside DDP: this backward gives D no gradients to synchronise
-        g_gan = gan_loss(ddp.plain(d)(d_input(fake_b)), True, config.gan_mode)
+        g_gan = gan_loss(_run(config, ddp.plain(d), d_input(fake_b)), True, config.gan_mode)
         loss_g = loss_g + g_gan
         terms["g_gan"] = g_gan
     terms["l1"] = l1
@@ -183,6 +192,13 @@ def train_step(
     _backward(loss_g, scale)
     m.optimizer_g.step()
     return losses
+
+
+def _run(config: TrainConfig, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """`net(x)` at the run's precision; the output in fp32, so losses are computed in fp32."""
+    with compute.autocast(config.precision, x.device):
+        out = net(x)
+    return out.float()
 
 
 def _finite(terms: dict[str, float], earlier: dict[str, float] | None = None) -> dict[str, float]:
@@ -199,7 +215,7 @@ def _backward(loss: torch.Tensor, scale: float) -> None:
 def training_data(config: TrainConfig) -> PairedDataset:
     """The training split of `config`'s data at its size, with its jitter (no label maps)."""
     size = config.size or generator_size(config.generator)
-    return build_dataset(
+    data = build_dataset(
         config.data,
         "train",
         size=size,
@@ -211,6 +227,9 @@ def training_data(config: TrainConfig) -> PairedDataset:
         labels=False,
         transform_seed=config.seed,
     )
+    if config.decode_cache:
+        data.decode_cache = DecodeCache()
+    return data
 
 
 def train(
@@ -269,25 +288,28 @@ def train(
     for net in (m.generator, m.discriminator, m.train_generator, m.train_discriminator):
         if net is not None:  # the SyncBatchNorm copies have their own training flags
             net.train()
+    steps = StepBatches(
+        data, seed=config.seed, batch_size=config.batch_size, rank=rank, world=world
+    )
+    loader = batches(
+        steps, step, total, workers=config.workers, pin_memory=config.device.startswith("cuda")
+    )
     with contextlib.ExitStack() as files:
         log = files.enter_context(open(run / LOG_NAME, "a", encoding="utf-8")) if main else None
-        while step < total:
-            epoch, position = divmod(step, steps_per_epoch)
+        clock = StepClock(step, config.batch_size)
+        for batch, global_batch in loader:
+            epoch = step // steps_per_epoch
             _set_lr(config, m, epoch)
-            data.set_epoch(epoch)
-            order = epoch_order(config.seed, epoch, len(data))
-            indices = order[position * config.batch_size : (position + 1) * config.batch_size]
-            mine = [indices[i] for i in shard_range(len(indices), rank, world)]
-            batch = collate_samples([data[i] for i in mine])
             try:
-                losses = train_step(config, m, batch, global_batch=len(indices))
+                losses = train_step(config, m, batch, global_batch=global_batch)
             except NonFiniteLossError as e:
                 raise e.at(step + 1, checkpoint_path, saved_step) from None
             step += 1
             bar.update(1)
             bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
             if log is not None and (step % config.log_every == 0 or step == total):
-                log.write(json.dumps({"step": step, "epoch": epoch, **losses}) + "\n")
+                line = {"step": step, "epoch": epoch, **losses, **clock.lap(step)}
+                log.write(json.dumps(line) + "\n")
                 log.flush()
             if grid_samples is not None and (step % config.sample_every == 0 or step == total):
                 save_sample_grid(
@@ -301,6 +323,21 @@ def train(
                 saved_step = step
     bar.close()
     return checkpoint_path
+
+
+class StepClock:
+    """Seconds per step and images per second since the previous log line (sample grids and
+    checkpoints written in between included: what the run really took)."""
+
+    def __init__(self, step: int, batch_size: int) -> None:
+        self.step, self.batch_size, self.time = step, batch_size, time.perf_counter()
+
+    def lap(self, step: int) -> dict[str, float]:
+        now = time.perf_counter()
+        seconds = (now - self.time) / max(1, step - self.step)
+        self.step, self.time = step, now
+        images_per_s = self.batch_size / seconds
+        return {"s_per_step": round(seconds, 4), "images_per_s": round(images_per_s, 3)}
 
 
 def _grid_samples(config: TrainConfig, size: int) -> Batch:
@@ -376,8 +413,9 @@ def _restore(path: Path, config: TrainConfig, m: Models) -> int:
     if differing:
         raise ValueError(
             f"--resume: the options {differing} differ from the run in {path.parent}; "
-            "a resumed run keeps its configuration (only --max-steps, --device and --sync-bn "
-            "may change)"
+            "a resumed run keeps its configuration (only "
+            + ", ".join("--" + k.replace("_", "-") for k in RESUME_MAY_CHANGE)
+            + " may change)"
         )
     m.generator.load_state_dict(data["generator"]["state_dict"])
     m.optimizer_g.load_state_dict(data["optimizers"]["generator"])

@@ -1,0 +1,94 @@
+"""How the networks run: memory format, precision and the TF32 policy, in one place.
+
+Two rules:
+- **Training** is fp32 by default (a reference trainer); `precision="bf16"` runs the forward
+  passes and losses under autocast (weights, gradients and optimiser states stay fp32) and is
+  recorded in the run's config. Channels-last is the default memory format.
+- **Metric networks** (the FCN segmenter, InceptionV3, a generator under evaluation) run in fp32
+  with TF32 off: PyTorch enables TF32 for cuDNN convolutions by default, which moves FCN argmax
+  pixels. `exact=True` also keeps NCHW and eager `no_grad`, the path the defaults are tested
+  against (features within 1e-5 relative, ≥ 99.99 % of FCN argmax pixels).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+
+PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
+
+
+def check_precision(precision: str) -> None:
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
+
+
+def memory_format(channels_last: bool) -> torch.memory_format:
+    return torch.channels_last if channels_last else torch.contiguous_format
+
+
+def to_memory_format(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    """`x` (N×C×H×W) in channels-last, or as it is."""
+    return x.contiguous(memory_format=torch.channels_last) if channels_last and x.ndim == 4 else x
+
+
+def prepare_module(module: nn.Module, channels_last: bool) -> nn.Module:
+    """`module` with its 4-d weights in the chosen memory format (in place; returned)."""
+    return module.to(memory_format=memory_format(channels_last)) if channels_last else module
+
+
+def autocast(precision: str, device: torch.device | str) -> contextlib.AbstractContextManager:
+    """bf16 autocast on `device` for precision "bf16"; nothing for "fp32"."""
+    check_precision(precision)
+    device = torch.device(device)
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+def fused_optimizer_supported(device: torch.device | str) -> bool:
+    """Whether this torch has a fused Adam for `device` (CUDA since 2.0, CPU since 2.4)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return True
+    if device.type != "cpu":
+        return False
+    try:
+        probe = torch.zeros(1, requires_grad=True)
+        torch.optim.Adam([probe], fused=True).step()
+    except (RuntimeError, TypeError):
+        return False
+    return True
+
+
+def adam(
+    params: Iterator[nn.Parameter] | list[nn.Parameter],
+    *,
+    lr: float,
+    betas: tuple[float, float],
+    device: torch.device | str,
+) -> torch.optim.Adam:
+    """Adam, fused where torch has a fused kernel for `device` (else its default)."""
+    fused = True if fused_optimizer_supported(device) else None
+    return torch.optim.Adam(params, lr=lr, betas=betas, fused=fused)
+
+
+@contextlib.contextmanager
+def metric_math(device: torch.device | str) -> Iterator[None]:
+    """Inference of a metric network: `inference_mode`, TF32 off on CUDA (restored after)."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        with torch.inference_mode():
+            yield
+        return
+    saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        with torch.inference_mode():
+            yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
