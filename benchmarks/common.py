@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from p2pbench.base import atomic_write_text
 
@@ -32,15 +33,60 @@ def time_per_call(
     return times[len(times) // 2]
 
 
+def best_per_call(fn: Callable[[], object], *, warmup: int = 1, calls: int = 5) -> float:
+    """Fewest seconds of `calls` calls of `fn` after `warmup` calls: the best of several runs."""
+    for _ in range(warmup):
+        fn()
+    best = float("inf")
+    for _ in range(max(1, calls)):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def synchronize(device: str | torch.device) -> None:
+    """Wait for the device's queued work (CUDA); nothing on the CPU."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def count_flops(fn: Callable[[], object]) -> int:
+    """FLOPs of one call of `fn` as `torch.utils.flop_counter.FlopCounterMode` counts them
+    (convolutions and matrix products, forward and backward; a multiply-add is 2 FLOPs)."""
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo), else what `platform` knows."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def environment() -> dict[str, object]:
     """Where the numbers were measured."""
+    cuda = torch.cuda.is_available()
     return {
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "cpu": platform.processor() or platform.machine(),
         "cores": os.cpu_count(),
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "cuda": torch.cuda.get_device_name(0) if cuda else None,
         "python": platform.python_version(),
+        "cpu_model": cpu_model(),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "mkldnn": torch.backends.mkldnn.is_available(),
+        "cudnn_benchmark": torch.backends.cudnn.benchmark if cuda else None,
+        "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32 if cuda else None,
+        "matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32 if cuda else None,
     }
 
 

@@ -69,7 +69,7 @@ def generation_mode(
         module.train(was_training)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def translate(
     module: nn.Module,
     inputs: torch.Tensor,

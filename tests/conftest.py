@@ -24,6 +24,16 @@ from p2pbench.base import atomic_path, sha256_file
 FIXTURE_VERSION = 1
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `gpu` need a CUDA GPU: skipped, with the reason, where there is none."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (marked gpu)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
 def calibration_images(n: int = 8, size: int = 64, seed: int = 0) -> torch.Tensor:
     """Smooth random uint8 images (low-resolution noise, upsampled), a little like photos."""
     g = torch.Generator().manual_seed(seed)

@@ -21,6 +21,7 @@ from p2pbench.ablation.plans import PlannedAblation
 from p2pbench.data import collate_samples, quantize_uint8
 from p2pbench.evaluation.datasets import protocol_dataset
 from p2pbench.evaluation.segmenters import load_segmenter
+from p2pbench.timing import format_duration, project
 from p2pbench.train import TrainConfig
 from p2pbench.train.trainer import build_models, train_step, training_data
 from reference_models import translate
@@ -38,14 +39,6 @@ class Estimate:
 
     def describe(self) -> str:
         return f"about {format_duration(self.seconds)}"
-
-
-def format_duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def run_steps(config: TrainConfig, n_train: int) -> int:
@@ -117,10 +110,10 @@ def estimate(
     finally:
         torch.set_rng_state(state)
     steps = {r.run_id: run_steps(r.config, sizes[_key(r.config)]) for r in runs}
-    train_s = sum(per_step[_key(r.config)] * steps[r.run_id] for r in runs)
+    train_s = sum(project(per_step[_key(r.config)], steps[r.run_id]) for r in runs)
     images = planned.protocol.expected_images * (len(runs) + int(ground_truth))
     return Estimate(
-        seconds=train_s + per_image * images,
+        seconds=project(per_image, images, fixed_s=train_s),
         seconds_per_step=per_step,
         seconds_per_image=per_image,
         total_steps=sum(steps.values()),

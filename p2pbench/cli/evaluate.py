@@ -11,6 +11,7 @@ from click.core import ParameterSource
 from p2pbench.base import check_new_output_dir
 from p2pbench.cli import checks
 from p2pbench.cli.context import command_line, default_of
+from p2pbench.compute import FAST_MATH
 from p2pbench.data.aligned import DIRECTIONS
 from p2pbench.distributed import is_main_process
 from p2pbench.evaluation import (
@@ -86,6 +87,24 @@ def _shared_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "--batch-size", type=int, default=default_of(RunSpec, "batch_size"), show_default=True
         ),
         click.option("--device", default=default_of(RunSpec, "device"), show_default=True),
+        click.option(
+            "--workers",
+            type=click.IntRange(min=0),
+            default=default_of(RunSpec, "workers"),
+            show_default=True,
+            help="processes that decode and resize the next batches while the networks run",
+        ),
+        click.option(
+            "--fast-math",
+            type=click.Choice(FAST_MATH),
+            default=None,
+            help="TF32 or bf16 metric networks: refused unless measured to agree (it is not yet)",
+        ),
+        click.option(
+            "--exact",
+            is_flag=True,
+            help="run the networks in fp32 NCHW, the path the faster default is tested against",
+        ),
         click.option(
             "--seed",
             type=int,
@@ -283,6 +302,9 @@ def eval_command(
     limit: int | None,
     batch_size: int,
     device: str,
+    workers: int,
+    fast_math: str | None,
+    exact: bool,
     seed: int,
     dropout: bool | None,
     quiet: bool,
@@ -321,7 +343,16 @@ def eval_command(
         require=tuple(require),
         segmenter_weights=segmenter_weights,
     )
-    run = RunSpec(batch_size, device, seed, progress=not quiet, command=command_line())
+    run = RunSpec(
+        batch_size,
+        device,
+        seed,
+        progress=not quiet,
+        command=command_line(),
+        exact=exact,
+        workers=workers,
+        fast_math=fast_math,
+    )
     encoder = EncoderSpec(fid_mode, inception_weights, reference_stats)
     _check_eval_options(proto, source, score, encoder)
     root = _data_root(data, data_root, proto)
@@ -363,6 +394,9 @@ def generate_command(
     limit: int | None,
     batch_size: int,
     device: str,
+    workers: int,
+    fast_math: str | None,
+    exact: bool,
     seed: int,
     dropout: bool | None,
     quiet: bool,
@@ -379,7 +413,16 @@ def generate_command(
         proto.segmenter.startswith(USER_SEGMENTER_PREFIX),
         f"{proto.key} does not take its segmenter from a file",
     )
-    run = RunSpec(batch_size, device, seed, progress=not quiet, command=command_line())
+    run = RunSpec(
+        batch_size,
+        device,
+        seed,
+        progress=not quiet,
+        command=command_line(),
+        exact=exact,
+        workers=workers,
+        fast_math=fast_math,
+    )
     root = _data_root(data, data_root, proto)
     checks.output_dir(out, "--out", inputs=(gen, proto.data_path, root))
     check_new_output_dir(out, overwrite)

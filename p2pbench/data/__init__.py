@@ -22,6 +22,7 @@ from p2pbench.data.colour_labels import (
 )
 from p2pbench.data.decode_cache import DecodeCache
 from p2pbench.data.factory import DATASET_NAMES, build_dataset
+from p2pbench.data.loading import load_batches
 from p2pbench.data.sample import (
     IGNORE_ID,
     RESIZE_FILTERS,
@@ -74,6 +75,7 @@ __all__ = [
     "SynthClass",
     "Transform",
     "build_dataset",
+    "load_batches",
     "cityscapes_class_table",
     "collate_samples",
     "colorize",

@@ -20,6 +20,7 @@ from typing import Protocol as TypingProtocol
 
 import torch
 
+from p2pbench.compute import prepare_module
 from p2pbench.data import Batch, PairedDataset, quantize_uint8
 from p2pbench.distributed import gather_lists, rank_and_world
 from p2pbench.evaluation.datasets import protocol_dataset
@@ -80,12 +81,15 @@ class FCNEvaluator:
         *,
         per_image: bool,
         segmenter_weights: str | None = None,
+        channels_last: bool = False,
     ) -> None:
         self.protocol = protocol
         self.device = device
+        self.channels_last = channels_last
         self.segmenter: LoadedSegmenter | None = None
         if protocol.task == "labels2photo":
             self.segmenter = load_segmenter(protocol.segmenter, segmenter_weights, device)
+            prepare_module(self.segmenter.module, channels_last)
         self.metric = FCNScore(
             protocol.num_classes,
             protocol.class_names,
@@ -103,7 +107,9 @@ class FCNEvaluator:
     def process(self, images: torch.Tensor, batch: Batch, indices: Sequence[int]) -> None:
         p = self.protocol
         labels = self.lut[protocol_labels(batch.label, p).to(self.device)]
-        pred = predict_classes(self.segmenter, images, p, tuple(labels.shape[-2:]))
+        pred = predict_classes(
+            self.segmenter, images, p, tuple(labels.shape[-2:]), channels_last=self.channels_last
+        )
         self.metric.update(pred, labels)
         if self.keep_per_image:
             scores = per_image_scores(pred, labels, p.num_classes, p.extra_channel, p.ignore_index)
@@ -192,8 +198,11 @@ class InceptionEvaluator:
         *,
         dataset: PairedDataset | None = None,
         ids: Sequence[str] | None = None,
+        channels_last: bool = False,
     ) -> None:
-        self.extractor = try_build_extractor(encoder.fid_mode, encoder.inception_weights, device)
+        self.extractor = try_build_extractor(
+            encoder.fid_mode, encoder.inception_weights, device, channels_last=channels_last
+        )
         self.key_fields: dict[str, Any] | None = None  # StatsKey less content and n: caching
         self.lookup: CacheLookup | None = None  # the entry of the targets read before the pass
         self.expected: dict[str, tuple[int, str]] = {}  # sample id → (entry row, image digest)
@@ -368,21 +377,35 @@ def build_evaluators(
     n_images: int,
     dataset: PairedDataset | None = None,
     ids: Sequence[str] | None = None,
+    channels_last: bool = False,
 ) -> list[Evaluator]:
     """The metric groups asked for that apply: FCN-score needs labels (or colour maps), paired
-    metrics a generated image (the real photos equal their targets), Inception metrics photos."""
+    metrics a generated image (the real photos equal their targets), Inception metrics photos.
+    `channels_last` runs the segmenter and InceptionV3 in that memory format."""
     evaluators: list[Evaluator] = []
     if "paired" in groups and not real_source:
         evaluators.append(PairedEvaluator(device))
     if "inception" in groups and protocol.task != "photo2labels":
         evaluators.append(
-            InceptionEvaluator(protocol, device, encoder, n_images, dataset=dataset, ids=ids)
+            InceptionEvaluator(
+                protocol,
+                device,
+                encoder,
+                n_images,
+                dataset=dataset,
+                ids=ids,
+                channels_last=channels_last,
+            )
         )
     if "fcn" in groups and protocol.task in ("labels2photo", "photo2labels"):
         evaluators.insert(
             0,
             FCNEvaluator(
-                protocol, device, per_image=per_image, segmenter_weights=segmenter_weights
+                protocol,
+                device,
+                per_image=per_image,
+                segmenter_weights=segmenter_weights,
+                channels_last=channels_last,
             ),
         )
     if not evaluators:

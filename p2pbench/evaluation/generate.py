@@ -27,8 +27,9 @@ from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
+from p2pbench import compute
 from p2pbench.base import atomic_dir, check_new_output_dir, move_into_place, temp_dir_beside
-from p2pbench.data import PairedDataset, collate_samples
+from p2pbench.data import PairedDataset, load_batches
 from p2pbench.data.cityscapes import resolve_root
 from p2pbench.distributed import broadcast_object, gather_lists, rank_and_world, shard_range
 from p2pbench.evaluation.datasets import protocol_dataset
@@ -80,7 +81,9 @@ def generate(
     naming = "original" if proto.dataset == "cityscapes" else "sample-id"
     names = image_names(proto, dataset, ids, naming)
     device = torch.device(run.device)
-    stream = open_source(source, proto, dataset, ids, seed=run.seed, device=device)
+    stream = open_source(
+        source, proto, dataset, ids, seed=run.seed, device=device, channels_last=not run.exact
+    )
     if rank_and_world()[1] == 1:
         with atomic_dir(out, overwrite=overwrite) as tmp:
             try:
@@ -242,10 +245,12 @@ def _write_images(
         unit="img",
         desc="generate",
     )
-    with bar:
-        for start in range(0, len(shard), run.batch_size):
-            chunk = shard[start : start + run.batch_size]
-            batch = collate_samples([dataset[index_of[s]] for s in chunk])
+    chunks = [
+        [index_of[s] for s in shard[start : start + run.batch_size]]
+        for start in range(0, len(shard), run.batch_size)
+    ]
+    with bar, compute.metric_math(run.device):
+        for batch in load_batches(dataset, chunks, workers=run.workers):
             for sid, image in zip(batch.sample_ids, stream.images(batch), strict=True):
                 Image.fromarray(image.permute(1, 2, 0).numpy()).save(out / names[sid], "PNG")
             bar.update(len(batch))

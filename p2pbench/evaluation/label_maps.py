@@ -55,6 +55,8 @@ def predict_classes(
     images: torch.Tensor,
     protocol: Protocol,
     label_size: tuple[int, int],
+    *,
+    channels_last: bool = False,
 ) -> torch.Tensor:
     """Class-index map per image at label resolution (channel n = the extra channel)."""
     if protocol.task == "photo2labels":
@@ -67,7 +69,7 @@ def predict_classes(
     assert segmenter is not None
     device = next(segmenter.module.parameters()).device
     full = resize_uint8(images, label_size, protocol.score_resize)
-    return predict(segmenter.module, full.to(device))
+    return predict(segmenter.module, full.to(device), channels_last=channels_last)
 
 
 def nearest_colour_classes(images: torch.Tensor, protocol: Protocol) -> torch.Tensor:

@@ -26,7 +26,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from p2pbench.data import Batch, PairedDataset, collate_samples
+from p2pbench import compute
+from p2pbench.compute import check_fast_math
+from p2pbench.data import Batch, PairedDataset, load_batches
 from p2pbench.distributed import gather_lists, rank_and_world, shard_range
 from p2pbench.evaluation.datasets import protocol_dataset
 from p2pbench.evaluation.evaluators import Evaluator, EvaluatorOutput, build_evaluators
@@ -43,6 +45,7 @@ from p2pbench.metrics.availability import require_available
 from p2pbench.protocols import Protocol, get_protocol
 from p2pbench.provenance import package_versions
 from p2pbench.results import Result
+from p2pbench.timing import WallTimeEstimate
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,7 @@ def evaluate(
     `p2pbench.protocols.resolve`). `data_root`: where Cityscapes lies (else
     $CITYSCAPES_DATASET).
     """
+    check_fast_math(run.fast_math, score.metrics)
     src = as_source(source)
     proto = protocol_for(src, get_protocol(protocol) if isinstance(protocol, str) else protocol)
     dataset = protocol_dataset(proto, score.split, data_root)
@@ -86,6 +90,7 @@ def evaluate(
             seed=run.seed,
             device=device,
             allow_missing=score.allow_missing,
+            channels_last=not run.exact,
         )
         try:
             skipped = set(stream.missing)
@@ -103,6 +108,7 @@ def evaluate(
                 n_images=len(scored),
                 dataset=dataset,
                 ids=scored,
+                channels_last=not run.exact,
             )
             digests = run_loop(dataset, selection, scored, stream, evaluators, run, proto.key)
             outputs = [e.evaluate() for e in evaluators]
@@ -152,16 +158,22 @@ def run_loop(
         unit="img",
         desc=f"eval {label}",
     )
-    with bar:
-        for start in range(0, len(shard), run.batch_size):
-            chunk = shard[start : start + run.batch_size]
-            indices = [index_of[s] for s in chunk]
-            batch = collate_samples([dataset[i] for i in indices])
+    chunks = [
+        [index_of[s] for s in shard[start : start + run.batch_size]]
+        for start in range(0, len(shard), run.batch_size)
+    ]
+    loaded = load_batches(
+        dataset, chunks, workers=run.workers, pin_memory=torch.device(run.device).type == "cuda"
+    )
+    expected = WallTimeEstimate(f"eval {label}", len(shard), enabled=run.progress and rank == 0)
+    with bar, compute.metric_math(run.device):
+        for indices, batch in zip(chunks, loaded, strict=True):
             images = stream.images(batch)
             for evaluator in evaluators:
                 evaluator.process(images, batch, indices)
             digests += [(sid, sample_digest(batch, i)) for i, sid in enumerate(batch.sample_ids)]
             bar.update(len(batch))
+            expected.update(bar.n)
     return gather_lists(digests)
 
 
@@ -209,6 +221,12 @@ def assemble_result(
             "world_size": rank_and_world()[1],
             "batch_size": run.batch_size,
             "device": str(torch.device(run.device)),
+            "compute": {
+                "exact": run.exact,
+                "memory_format": "nchw" if run.exact else "channels_last",
+                "precision": "fp32",
+                "tf32": False,
+            },
             "test_time_mode": protocol.test_time_mode,
             "data_sha256": hashlib.sha256("".join(d for _, d in digests).encode()).hexdigest(),
             **sections,

@@ -27,6 +27,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch import nn
 
+from p2pbench.compute import to_memory_format
 from p2pbench.data import Batch, PairedDataset, quantize_uint8
 from p2pbench.protocols import Protocol
 from reference_models import TEST_TIME_MODES, generator_size, read_generator, translate
@@ -151,8 +152,10 @@ def open_source(
     seed: int,
     device: torch.device,
     allow_missing: bool = False,
+    channels_last: bool = False,
 ) -> ImageStream:
-    """The stream of `source` on `ids`; an image folder is checked up front (`missing`)."""
+    """The stream of `source` on `ids`; an image folder is checked up front (`missing`).
+    A generator runs on channels-last inputs with `channels_last` (the same numbers)."""
     if isinstance(source, RealImages):
         return RealPhotos(protocol.real_resize)
     if isinstance(source, ImageFolder):
@@ -176,7 +179,9 @@ def open_source(
             **({"run": loaded.run, "step": loaded.step} if loaded.run else {}),
             "path": source.path,
         }
-        return GeneratedImages(loaded.module, protocol.test_time_mode, seed, device, description)
+        return GeneratedImages(
+            loaded.module, protocol.test_time_mode, seed, device, description, channels_last
+        )
     if isinstance(source, GeneratorModule):
         mode = test_time_mode(source, protocol)
         if mode == "paper":
@@ -189,7 +194,7 @@ def open_source(
             "class": type(source.module).__qualname__,
             "test_time_mode": mode,
         }
-        return GeneratedImages(source.module, mode, seed, device, description)
+        return GeneratedImages(source.module, mode, seed, device, description, channels_last)
     raise TypeError(f"unknown source {source!r}")
 
 
@@ -240,6 +245,7 @@ class GeneratedImages:
     seed: int
     device: torch.device
     description: dict[str, Any]
+    channels_last: bool = False
     missing: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -250,7 +256,7 @@ class GeneratedImages:
     def images(self, batch: Batch) -> torch.Tensor:
         out = translate(
             self.module,
-            batch.input.to(self.device),
+            to_memory_format(batch.input.to(self.device), self.channels_last),
             mode=self.mode,
             sample_ids=batch.sample_ids,
             seed=self.seed,

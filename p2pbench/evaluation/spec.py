@@ -47,10 +47,15 @@ class RunSpec:
     seed: int = 0
     progress: bool = True
     command: tuple[str, ...] = ()  # the command line that asked for this run (recorded)
+    exact: bool = False  # fp32 NCHW, the path the default channels-last path is tested against
+    workers: int = 0  # processes that decode and resize the next batches (0: this one)
+    fast_math: str | None = None  # "tf32" / "bf16": only where measured to agree (compute.py)
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ValueError(f"batch size must be at least 1, found {self.batch_size}")
+        if self.workers < 0:
+            raise ValueError(f"workers must be at least 0, found {self.workers}")
         check_device(self.device)
 
 

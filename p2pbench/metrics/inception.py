@@ -173,13 +173,21 @@ class InceptionExtractor:
     """Images (uint8) → `InceptionFeatures` under one preprocessing mode."""
 
     def __init__(
-        self, weights: InceptionWeights, mode: str = "tf", device: str | torch.device = "cpu"
+        self,
+        weights: InceptionWeights,
+        mode: str = "tf",
+        device: str | torch.device = "cpu",
+        *,
+        channels_last: bool = False,
     ) -> None:
         self.preprocess = PREPROCESSING.get(mode)
         self.mode = mode
         self.weights = weights
         self.device = torch.device(device)
+        self.channels_last = channels_last  # the same features up to float rounding
         self.net = InceptionV3.from_state_dict(weights.state_dict).to(self.device)
+        if channels_last:
+            self.net.to(memory_format=torch.channels_last)
 
     def __call__(self, images: Tensor | Sequence[Tensor]) -> InceptionFeatures:
         """uint8 N×3×H×W, or a sequence of uint8 3×H×W images of any sizes."""
@@ -190,6 +198,8 @@ class InceptionExtractor:
             for im in images:
                 _check_uint8(im, 3)
             batch = torch.cat([self.preprocess(im[None].to(self.device)) for im in images])
+        if self.channels_last:
+            batch = batch.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
             pool3, logits = self.net(batch)
         return InceptionFeatures(pool3.to(torch.float64), logits.to(torch.float64))
@@ -211,21 +221,25 @@ def build_extractor(
     mode: str = "tf",
     weights: InceptionWeights | str | os.PathLike[str] | None = None,
     device: str | torch.device = "cpu",
+    *,
+    channels_last: bool = False,
 ) -> InceptionExtractor:
     """An extractor; `weights` is loaded weights, a path, or None (the lookup order)."""
     PREPROCESSING.get(mode)  # an unknown mode fails before the weights are read
     if not isinstance(weights, InceptionWeights):
         weights = load_inception_weights(weights)
-    return InceptionExtractor(weights, mode, device)
+    return InceptionExtractor(weights, mode, device, channels_last=channels_last)
 
 
 def try_build_extractor(
     mode: str = "tf",
     weights: InceptionWeights | str | os.PathLike[str] | None = None,
     device: str | torch.device = "cpu",
+    *,
+    channels_last: bool = False,
 ) -> InceptionExtractor | Unavailable:
     """`build_extractor`, or `Unavailable` with the reason when the weights cannot be used."""
     try:
-        return build_extractor(mode, weights, device)
+        return build_extractor(mode, weights, device, channels_last=channels_last)
     except InceptionWeightsError as e:
         return Unavailable(str(e))

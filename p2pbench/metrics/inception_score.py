@@ -9,6 +9,7 @@ ddof=1). With fewer images than splits, the split count is reduced with a warnin
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -37,8 +38,12 @@ def inception_score(
     scores = []
     for i in range(splits):
         part = slice(i * n // splits, (i + 1) * n // splits)
-        q = p[part].mean(dim=0, keepdim=True)
-        kl = (p[part] * (log_p[part] - q.log())).sum(dim=1).mean()
+        # log q with q = mean of p over the split, from the log-probabilities (a q that
+        # underflows would give log 0); p log(p/q) → 0 as p → 0, so an underflowed p adds 0
+        count = log_p[part].shape[0]
+        log_q = torch.logsumexp(log_p[part], dim=0, keepdim=True) - math.log(count)
+        terms = p[part] * (log_p[part] - log_q)
+        kl = torch.where(p[part] > 0, terms, 0.0).sum(dim=1).mean()
         scores.append(float(kl.exp()))
     return float(np.mean(scores)), float(np.std(scores))
 

@@ -39,6 +39,7 @@ from p2pbench.data import (
 )
 from p2pbench.distributed import barrier, gather_lists, rank_and_world
 from p2pbench.provenance import package_versions
+from p2pbench.timing import WallTimeEstimate
 from p2pbench.train import ddp
 from p2pbench.train.batches import StepBatches, batches, epoch_order  # noqa: F401 (its home)
 from p2pbench.train.config import TrainConfig, lr_factor
@@ -297,6 +298,7 @@ def train(
     with contextlib.ExitStack() as files:
         log = files.enter_context(open(run / LOG_NAME, "a", encoding="utf-8")) if main else None
         clock = StepClock(step, config.batch_size)
+        expected = WallTimeEstimate("train", total, done=step, enabled=progress and main)
         for batch, global_batch in loader:
             epoch = step // steps_per_epoch
             _set_lr(config, m, epoch)
@@ -305,6 +307,7 @@ def train(
             except NonFiniteLossError as e:
                 raise e.at(step + 1, checkpoint_path, saved_step) from None
             step += 1
+            expected.update(step)
             bar.update(1)
             bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
             if log is not None and (step % config.log_every == 0 or step == total):

@@ -258,7 +258,7 @@ def test_bad_configuration_raises() -> None:
         FCNScore(5, names(5), sync_on_compte=True)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.gpu
 def test_cuda_matches_cpu() -> None:
     gt, pred = make_data(19, 6, seed=31)
     p, t = as_tensors(gt, pred)

@@ -23,7 +23,7 @@ from p2pbench.metrics.availability import MetricUnavailableError, Unavailable, r
 from p2pbench.metrics.fid import FID
 from p2pbench.metrics.frechet import frechet_distance, stats_from_features
 from p2pbench.metrics.generative import KEYS, GenerativeMetrics
-from p2pbench.metrics.inception_score import InceptionScore
+from p2pbench.metrics.inception_score import InceptionScore, inception_score
 from p2pbench.metrics.kid import KID
 
 N = 16  # conftest.N_IMAGES: images in `fake` and in `real`
@@ -212,3 +212,14 @@ def test_three_processes_equal_one(feats, tmp_path) -> None:
         assert {k: v for k, v in result.items() if k != "fid"} == {
             k: v for k, v in single.items() if k != "fid"
         }
+
+
+def test_inception_score_of_certain_predictions_is_finite_and_exact() -> None:
+    """Logits far apart make most softmax entries underflow to 0 in float64; IS must still
+    be the closed form: N images each certain of its own class give p(y) uniform over N
+    classes and KL = log N per image, so IS = N (one split)."""
+    n = 10
+    logits = torch.full((n, 1008), -1e4, dtype=torch.float64)
+    logits[torch.arange(n), torch.arange(n)] = 1e4
+    mean, std = inception_score(logits, splits=1)
+    assert mean == pytest.approx(n, rel=1e-12) and std == 0.0
