@@ -25,8 +25,8 @@ table per section; also printed). Default out: benchmarks/results. Sections:
   fcn8s-synthcity128 on synthcity@v2 val photos; the bound is 99.99 %) and the largest
   InceptionV3 feature difference (random weights); on CUDA also CPU vs CUDA.
 - data: loading images/s alone through a DataLoader (0, 1, 2 workers): jittered synthcity at
-  256, and 2048×1024 PNG pairs in the Cityscapes layout resized to 256; ratio to the fastest
-  training path's images/s (the target is ≥ 3×).
+  256, and 2048×1024 PNG pairs in the Cityscapes layout resized to 256, decoded and from a
+  filled `--decode-cache`; ratio to the fastest training path's images/s (the target is ≥ 3×).
 - memory: peak RSS of `evaluate` for 100 vs 1,000 images (benchmarks.bench_eval_memory's
   child process), read as the child's VmHWM: its `ru_maxrss` starts at this process's peak.
 - frechet: our Fréchet distance vs scipy's sqrtm formula and torch-fidelity's at 2048 dims
@@ -770,8 +770,9 @@ def _fastest_training(ctx: Context) -> float | None:
 
 
 def data_section(ctx: Context) -> list[Row]:
-    """Data loading alone: synthcity at 256 and 2048×1024 PNG pairs, 0/1/2 workers."""
-    from p2pbench.data import Jitter, build_dataset
+    """Data loading alone: synthcity at 256 and 2048×1024 PNG pairs (decoded, and read from a
+    filled decode cache), 0/1/2 workers."""
+    from p2pbench.data import DecodeCache, Jitter, build_dataset
 
     workers = (0, 2) if ctx.quick else (0, 1, 2)
     fastest = _fastest_training(ctx)
@@ -791,6 +792,14 @@ def data_section(ctx: Context) -> list[Row]:
                 n=None, transform=Jitter(SIZE), labels=False,
             ),
         }  # fmt: skip
+        cached = build_dataset(
+            "cityscapes", "train", size=SIZE, direction=None, seed=0, data_root=tmp, n=None,
+            transform=Jitter(SIZE), labels=False,
+        )  # fmt: skip
+        cached.decode_cache = DecodeCache(Path(tmp) / "decoded")
+        for i in range(len(cached)):  # fill it: the first epoch decodes, the others read
+            cached[i]
+        datasets["2048×1024 PNG → 256 + jitter, decode cache"] = cached
         for name, dataset in datasets.items():
             for w in workers:
                 rate = loader_images_per_s(dataset, w)
