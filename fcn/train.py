@@ -21,6 +21,7 @@ from tqdm import tqdm
 from fcn.fcn8s import FCN8s, FCN8sArch, caffe_preprocess
 from fcn.weights import WEIGHTS_FORMAT, WEIGHTS_VERSION
 from p2pbench.base import atomic_path
+from p2pbench.timing import WallTimeEstimate
 
 BatchFn = Callable[[int], tuple[Tensor, Tensor]]
 """step → (uint8 N×3×H×W RGB images, int64 N×H×W class indices with 255 = ignore)."""
@@ -73,6 +74,7 @@ def train_segmenter(
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
     losses: list[float] = []
     bar = tqdm(range(steps), disable=not progress, file=sys.stderr, desc="fcn train")
+    expected = WallTimeEstimate("fcn train", steps, enabled=progress)
     for step in bar:
         images, labels = batches(step)
         scores = model(caffe_preprocess(images.to(device)))
@@ -83,6 +85,7 @@ def train_segmenter(
         schedule.step()
         losses.append(loss.item())
         bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+        expected.update(step + 1)
     return model.eval(), losses
 
 

@@ -45,6 +45,7 @@ from p2pbench.evaluation.sources import (
 from p2pbench.evaluation.spec import RunSpec
 from p2pbench.protocols import Protocol, get_protocol
 from p2pbench.provenance import package_versions
+from p2pbench.timing import WallTimeEstimate
 
 MANIFEST = "generate.json"
 
@@ -249,8 +250,10 @@ def _write_images(
         [index_of[s] for s in shard[start : start + run.batch_size]]
         for start in range(0, len(shard), run.batch_size)
     ]
+    expected = WallTimeEstimate("generate", len(shard), enabled=run.progress and rank == 0)
     with bar, compute.metric_math(run.device):
         for batch in load_batches(dataset, chunks, workers=run.workers):
             for sid, image in zip(batch.sample_ids, stream.images(batch), strict=True):
                 Image.fromarray(image.permute(1, 2, 0).numpy()).save(out / names[sid], "PNG")
             bar.update(len(batch))
+            expected.update(bar.n)
