@@ -38,29 +38,42 @@ print(json.dumps({"seconds": time.perf_counter() - t, "n_images": r.n_images,
 """
 
 
+def write_inputs(work: Path) -> tuple[Path, Path]:
+    """A random-weight InceptionV3 file and a 4-filter unet64 checkpoint in `work`."""
+    import torch
+    import torchvision
+
+    from reference_models import GeneratorConfig, build_generator, save_generator
+
+    net = torchvision.models.inception_v3(
+        weights=None, aux_logits=False, num_classes=1008, init_weights=False
+    )
+    inception = work / "random-inception.pth"
+    torch.save(net.state_dict(), inception)
+    generator = work / "g.pt"
+    save_generator(generator, build_generator("unet64", ngf=4), "unet64", GeneratorConfig(ngf=4))
+    return inception, generator
+
+
+def write_folder(work: Path, n: int) -> Path:
+    """An aligned folder of `n` synthcity val pairs at 64×64."""
+    from p2pbench.data import write_synthcity
+
+    folder = work / f"synth{n}"
+    write_synthcity(folder, size=64, n_train=1, n_val=n, seed=0)
+    return folder
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000])
     args = parser.parse_args()
-    import torch
-    import torchvision
-
-    from p2pbench.data import write_synthcity
-    from reference_models import GeneratorConfig, build_generator, save_generator
-
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        net = torchvision.models.inception_v3(
-            weights=None, aux_logits=False, num_classes=1008, init_weights=False
-        )
-        torch.save(net.state_dict(), work / "random-inception.pth")
-        save_generator(
-            work / "g.pt", build_generator("unet64", ngf=4), "unet64", GeneratorConfig(ngf=4)
-        )
+        inception, generator = write_inputs(work)
         for n in args.sizes:
-            folder = work / f"synth{n}"
-            write_synthcity(folder, size=64, n_train=1, n_val=n, seed=0)
+            folder = write_folder(work, n)
             env_home = {"P2PBENCH_HOME": str(work / f"home{n}")}
             t = time.perf_counter()
             out = subprocess.run(
@@ -69,8 +82,8 @@ def main() -> None:
                     "-c",
                     CHILD,
                     str(folder),
-                    str(work / "g.pt"),
-                    str(work / "random-inception.pth"),
+                    str(generator),
+                    str(inception),
                 ],
                 capture_output=True,
                 text=True,

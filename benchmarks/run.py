@@ -833,26 +833,15 @@ Linux keeps it across fork and exec, so it starts at this (large) process's peak
 def eval_memory_rows(sizes: Sequence[int]) -> list[Row]:
     """bench_eval_memory's measurement (its child script, its setup): peak RSS of `evaluate`
     for each number of images, each in a fresh process (VmHWM; `ru_maxrss` kept as well)."""
-    import torchvision
-
-    from benchmarks.bench_eval_memory import CHILD
-    from p2pbench.data import write_synthcity
-    from reference_models import GeneratorConfig, build_generator, save_generator
+    from benchmarks.bench_eval_memory import CHILD, write_folder, write_inputs
 
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        net = torchvision.models.inception_v3(
-            weights=None, aux_logits=False, num_classes=1008, init_weights=False
-        )
-        torch.save(net.state_dict(), work / "random-inception.pth")
-        save_generator(
-            work / "g.pt", build_generator("unet64", ngf=4), "unet64", GeneratorConfig(ngf=4)
-        )
+        inception, generator = write_inputs(work)
         for n in sizes:
-            folder = work / f"synth{n}"
-            write_synthcity(folder, size=64, n_train=1, n_val=n, seed=0)
-            args = [str(folder), str(work / "g.pt"), str(work / "random-inception.pth")]
+            folder = write_folder(work, n)
+            args = [str(folder), str(generator), str(inception)]
             out = subprocess.run(
                 [sys.executable, "-c", CHILD + VM_HWM, *args],
                 capture_output=True,

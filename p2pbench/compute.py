@@ -14,6 +14,7 @@ Two rules:
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
 
 import torch
@@ -62,10 +63,14 @@ def autocast(precision: str, device: torch.device | str) -> contextlib.AbstractC
 
 def fused_optimizer_supported(device: torch.device | str) -> bool:
     """Whether this torch has a fused Adam for `device` (CUDA since 2.0, CPU since 2.4)."""
-    device = torch.device(device)
-    if device.type == "cuda":
+    return _fused_adam(torch.device(device).type)
+
+
+@functools.cache
+def _fused_adam(device_type: str) -> bool:
+    if device_type == "cuda":
         return True
-    if device.type != "cpu":
+    if device_type != "cpu":
         return False
     try:
         probe = torch.zeros(1, requires_grad=True)
@@ -91,14 +96,9 @@ def adam(
 def metric_math(device: torch.device | str) -> Iterator[None]:
     """An evaluation: no gradients, and on CUDA TF32 off for matmuls and cuDNN convolutions
     (the flags are restored afterwards)."""
-    device = torch.device(device)
-    if device.type != "cuda":
-        with torch.no_grad():
-            yield
-        return
     saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
+    if torch.device(device).type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     try:
         with torch.no_grad():
             yield
@@ -138,8 +138,8 @@ def check_fast_math(mode: str | None, groups: tuple[str, ...] | list[str]) -> No
     networks = [g for g in groups if (mode, g) in MEASURED_AGREEMENT]
     if not networks:
         raise ValueError(f"--fast-math {mode} applies to the fcn and inception metrics only")
-    refused = [(g, MEASURED_AGREEMENT[(mode, g)][1]) for g in networks]
-    refused = [(g, why) for g, why in refused if not MEASURED_AGREEMENT[(mode, g)][0]]
+    verdicts = {g: MEASURED_AGREEMENT[(mode, g)] for g in networks}
+    refused = [(g, why) for g, (passes, why) in verdicts.items() if not passes]
     if refused:
         lines = "; ".join(f"{g}: {why}" for g, why in refused)
         raise ValueError(

@@ -124,6 +124,28 @@ def _shared_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+def _run_spec(
+    batch_size: int,
+    device: str,
+    seed: int,
+    quiet: bool,
+    exact: bool,
+    workers: int,
+    fast_math: str | None,
+) -> RunSpec:
+    """How `eval` and `generate` run, with the command line recorded."""
+    return RunSpec(
+        batch_size,
+        device,
+        seed,
+        progress=not quiet,
+        command=command_line(),
+        exact=exact,
+        workers=workers,
+        fast_math=fast_math,
+    )
+
+
 def _protocol(
     data: str | None,
     protocol: str | None,
@@ -343,16 +365,7 @@ def eval_command(
         require=tuple(require),
         segmenter_weights=segmenter_weights,
     )
-    run = RunSpec(
-        batch_size,
-        device,
-        seed,
-        progress=not quiet,
-        command=command_line(),
-        exact=exact,
-        workers=workers,
-        fast_math=fast_math,
-    )
+    run = _run_spec(batch_size, device, seed, quiet, exact, workers, fast_math)
     encoder = EncoderSpec(fid_mode, inception_weights, reference_stats)
     _check_eval_options(proto, source, score, encoder)
     root = _data_root(data, data_root, proto)
@@ -413,16 +426,7 @@ def generate_command(
         proto.segmenter.startswith(USER_SEGMENTER_PREFIX),
         f"{proto.key} does not take its segmenter from a file",
     )
-    run = RunSpec(
-        batch_size,
-        device,
-        seed,
-        progress=not quiet,
-        command=command_line(),
-        exact=exact,
-        workers=workers,
-        fast_math=fast_math,
-    )
+    run = _run_spec(batch_size, device, seed, quiet, exact, workers, fast_math)
     root = _data_root(data, data_root, proto)
     checks.output_dir(out, "--out", inputs=(gen, proto.data_path, root))
     check_new_output_dir(out, overwrite)
