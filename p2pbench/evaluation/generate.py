@@ -74,6 +74,11 @@ def generate(
     proto = protocol_for(source, get_protocol(protocol) if isinstance(protocol, str) else protocol)
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be at least 1, found {limit}")
+    if run.fast_math is not None:
+        raise ValueError(
+            f"--fast-math {run.fast_math} applies to the metric networks of eval; generate runs "
+            "only the generator, in fp32"
+        )
     out = Path(out_dir)
     _check_output(out, source, proto, data_root, overwrite)
     dataset = protocol_dataset(proto, split, data_root)

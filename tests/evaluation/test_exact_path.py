@@ -104,3 +104,14 @@ def test_fast_math_is_refused_with_the_measured_agreement() -> None:
         evaluate(RealImages(), score=ScoreSpec(metrics=("fcn",)), run=RunSpec(fast_math="tf32"))
     with pytest.raises(ValueError, match="applies to the fcn and inception metrics only"):
         evaluate(RealImages(), score=ScoreSpec(metrics=("paired",)), run=RunSpec(fast_math="bf16"))
+
+
+def test_generate_refuses_fast_math_instead_of_ignoring_it(tmp_path: Path) -> None:
+    import pytest
+
+    from p2pbench.evaluation import generate
+
+    g = GeneratorModule(build_generator("unet128", seed=0, ngf=4), name="unet128")
+    with pytest.raises(ValueError, match="applies to the metric networks of eval"):
+        generate(g, tmp_path / "out", run=RunSpec(fast_math="bf16", progress=False))
+    assert not (tmp_path / "out").exists()
