@@ -1,0 +1,159 @@
+"""Finding and safely reading an encoder's weights: nothing is downloaded, nothing unpickled.
+
+Lookup order, for an encoder whose `WeightsSpec` names them:
+
+1. an explicit path (``--encoder-weights NAME=PATH``, or `path=` in the API);
+2. the environment variable of the spec (e.g. ``$P2PBENCH_DINOV2_VITL14_WEIGHTS``);
+3. the torch hub cache ``$TORCH_HOME/hub/checkpoints/<file>`` under the names the reference
+   code downloads to;
+4. the Hugging Face cache ``$HF_HOME/hub/models--<org>--<name>/snapshots/*/<file>``.
+
+``.safetensors`` files are read with safetensors; ``.pth``/``.pt``/``.bin`` files with
+``torch.load(weights_only=True)`` (tensors and plain containers only). A file whose name carries
+the start of its sha256 (torch hub's ``name-<hex>.pth`` convention) is checked against it, and
+a spec's published sha256, where one is known, against the whole file, before anything is read.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from p2pbench.base import load_tensors, sha256_file
+
+HASHED_NAME = re.compile(r"-([0-9a-f]{8,64})\.(pth|pt)$")
+
+
+class EncoderWeightsError(RuntimeError):
+    """An encoder's weights cannot be used; the message says why and how to fix it."""
+
+
+class EncoderWeightsNotFound(EncoderWeightsError, FileNotFoundError):
+    """No weights where p2pbench looks; the message lists every place and where to get them."""
+
+
+@dataclass(frozen=True)
+class WeightsSpec:
+    """Where an encoder's official weights live and how they are recognised."""
+
+    env: str  # environment variable holding a path
+    hub_files: tuple[str, ...] = ()  # names in $TORCH_HOME/hub/checkpoints
+    hf_repo: str | None = None  # "openai/clip-vit-large-patch14-336"
+    hf_files: tuple[str, ...] = ()  # names inside the Hugging Face snapshot
+    urls: tuple[str, ...] = ()  # where the user downloads them (shown, never fetched)
+    sha256: tuple[str, ...] = ()  # published full hashes, where known
+
+    def hf_cache_dir(self) -> Path | None:
+        if self.hf_repo is None:
+            return None
+        home = os.environ.get("HF_HUB_CACHE") or os.path.join(
+            os.environ.get("HF_HOME", os.path.expanduser("~/.cache/huggingface")), "hub"
+        )
+        return Path(home) / ("models--" + self.hf_repo.replace("/", "--"))
+
+
+@dataclass(frozen=True)
+class LoadedWeights:
+    """A verified state dict and where it came from."""
+
+    path: Path
+    sha256: str
+    found_by: str  # "argument", "$ENV", "torch hub cache", "Hugging Face cache"
+    official: bool | None  # True/False against a published hash; None: none is known
+    state_dict: dict[str, Tensor] = field(repr=False)
+
+    def provenance(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "sha256": self.sha256,
+            "found_by": self.found_by,
+            "official": self.official,
+        }
+
+
+def hub_checkpoints_dir() -> Path:
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def find_weights(
+    name: str, spec: WeightsSpec, path: str | os.PathLike[str] | None = None
+) -> tuple[Path, str]:
+    """(file, how it was found) by the lookup order; `EncoderWeightsNotFound` if none."""
+    if path is not None:
+        if Path(path).is_file():
+            return Path(path), "argument"
+        raise EncoderWeightsNotFound(
+            _not_found(name, spec, [f"--encoder-weights {name}={path}: not a file"])
+        )
+    if env := os.environ.get(spec.env):
+        if Path(env).is_file():
+            return Path(env), f"${spec.env}"
+        raise EncoderWeightsNotFound(_not_found(name, spec, [f"${spec.env}={env}: not a file"]))
+    looked = [f"--encoder-weights {name}=PATH: not given", f"${spec.env}: not set"]
+    hub = hub_checkpoints_dir()
+    for file in spec.hub_files:
+        if (hub / file).is_file():
+            return hub / file, "torch hub cache"
+        looked.append(f"{hub / file}: not found")
+    if (hf := spec.hf_cache_dir()) is not None:
+        for file in spec.hf_files:
+            found = sorted(hf.glob(f"snapshots/*/{file}"))
+            if found:
+                return found[-1], "Hugging Face cache"
+            looked.append(f"{hf}/snapshots/*/{file}: not found")
+    raise EncoderWeightsNotFound(_not_found(name, spec, looked))
+
+
+def _not_found(name: str, spec: WeightsSpec, looked: list[str]) -> str:
+    get = "\n  ".join(spec.urls) or "(see the encoder's documentation)"
+    return (
+        f"encoder {name} needs its weights. Looked in:\n"
+        + "".join(f"  - {line}\n" for line in looked)
+        + f"Download them from:\n  {get}\ninto {hub_checkpoints_dir()}/ (or the Hugging Face "
+        f"cache), or pass --encoder-weights {name}=PATH, or set ${spec.env}."
+    )
+
+
+def read_state_dict(path: Path) -> dict[str, Tensor]:
+    """A state dict from a safetensors or PyTorch file, never unpickling code."""
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError) as e:
+            raise EncoderWeightsError(f"cannot read {path} as a safetensors file: {e}") from None
+    data = load_tensors(path, EncoderWeightsError)
+    if isinstance(data, dict) and isinstance(data.get("state_dict"), dict):
+        data = data["state_dict"]
+    if not isinstance(data, dict) or not all(isinstance(v, Tensor) for v in data.values()):
+        raise EncoderWeightsError(f"{path}: expected a state dict of tensors")
+    return data
+
+
+def load_weights(
+    name: str, spec: WeightsSpec, path: str | os.PathLike[str] | None = None
+) -> LoadedWeights:
+    """Find, hash-check and read an encoder's weights (see the module docstring)."""
+    file, found_by = find_weights(name, spec, path)
+    digest = sha256_file(file)
+    if (m := HASHED_NAME.search(file.name)) and not digest.startswith(m.group(1)):
+        raise EncoderWeightsError(
+            f"{file}: its name says sha256 {m.group(1)}..., its bytes hash to {digest}. The file "
+            "is truncated, corrupt or not the weights its name claims; download it again. To "
+            "use other weights on purpose, rename the file so that it carries no hash."
+        )
+    official = (digest in spec.sha256) if spec.sha256 else None
+    if official is False and found_by != "argument" and found_by != f"${spec.env}":
+        raise EncoderWeightsError(
+            f"{file} in the {found_by} has sha256 {digest}, not the published "
+            f"{' or '.join(spec.sha256)}: download it again"
+        )
+    return LoadedWeights(file, digest, found_by, official, read_state_dict(file))
