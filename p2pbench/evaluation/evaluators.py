@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
-from typing import Protocol as TypingProtocol
 
 import torch
 
@@ -24,6 +22,7 @@ from p2pbench.compute import prepare_module
 from p2pbench.data import Batch, PairedDataset, quantize_uint8
 from p2pbench.distributed import gather_lists, rank_and_world
 from p2pbench.evaluation.datasets import protocol_dataset
+from p2pbench.evaluation.evaluator import Evaluator, EvaluatorOutput
 from p2pbench.evaluation.label_maps import predict_classes, protocol_labels
 from p2pbench.evaluation.segmenters import LoadedSegmenter, load_segmenter
 from p2pbench.evaluation.spec import EncoderSpec
@@ -45,28 +44,6 @@ from p2pbench.metrics.reference_stats import (
     store_cached,
 )
 from p2pbench.protocols import Protocol
-
-
-@dataclass
-class EvaluatorOutput:
-    """What one evaluator contributes to a result."""
-
-    metrics: dict[str, Any]
-    provenance: dict[str, Any]  # one section of the result's provenance, by name
-    counts: dict[str, Any] = field(default_factory=dict)
-    per_image: list[dict[str, Any]] | None = None
-
-
-class Evaluator(TypingProtocol):
-    """One metric group: reset, process every batch, evaluate once."""
-
-    group: str
-
-    def reset(self) -> None: ...
-
-    def process(self, images: torch.Tensor, batch: Batch, indices: Sequence[int]) -> None: ...
-
-    def evaluate(self) -> EvaluatorOutput: ...
 
 
 class FCNEvaluator:
