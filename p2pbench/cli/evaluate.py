@@ -26,9 +26,16 @@ from p2pbench.evaluation import (
 )
 from p2pbench.evaluation.sources import NAMINGS
 from p2pbench.metrics.availability import MetricUnavailableError
+from p2pbench.metrics.encoders import (
+    ENCODERS,
+    EncoderWeightsError,
+    encoder_info,
+    find_weights,
+    missing_packages,
+)
 from p2pbench.metrics.inception import PREPROCESSING
 from p2pbench.metrics.inception_weights import InceptionWeightsError, find_inception_weights
-from p2pbench.metrics.keys import GROUPS, METRICS
+from p2pbench.metrics.keys import DEFAULT_GROUPS, FEATURE_GROUPS, GROUPS, METRICS
 from p2pbench.protocols import (
     DEFAULT_TASKS,
     USER_SEGMENTER_PREFIX,
@@ -214,7 +221,23 @@ def _check_eval_options(
         "fcn": fcn,
         "paired": "paired" in score.metrics and not isinstance(source, RealImages),
         "inception": inception,
+        **{g: g in score.metrics and proto.task != "photo2labels" for g in FEATURE_GROUPS},
     }
+    for name, group in (
+        ("dinov2_encoder", "dinov2"),
+        ("dinov2_mode", "dinov2"),
+        ("cmmd_crop", "cmmd"),
+        ("prdc_encoder", "prdc"),
+    ):
+        _applies(name, groups[group], f"--metrics does not compute {group} on {proto.key}")
+    used = {e for e, _ in encoder.feature_encoders(score.metrics).values()}
+    for name, _ in encoder.weights:
+        if name not in used:
+            raise click.BadParameter(
+                f"{name} is not used by the metrics asked for (encoders used: "
+                f"{', '.join(sorted(used)) or 'none'})",
+                param_hint="--encoder-weights",
+            )
     for name in score.require:
         key = {"is": "is_mean", "kid": "kid_mean"}.get(name, name)
         if key not in METRICS:
@@ -229,6 +252,8 @@ def _check_eval_options(
                 f"not apply to {proto.key})",
                 param_hint="--require",
             )
+        if group in FEATURE_GROUPS:
+            _require_encoder(name, *encoder.feature_encoders((group,))[group], encoder)
         if group == "inception" and encoder.reference_stats is None:
             try:
                 find_inception_weights(encoder.inception_weights)
@@ -236,6 +261,40 @@ def _check_eval_options(
                 raise MetricUnavailableError(f"--require {name} is unavailable: {e}") from None
     if inception and encoder.reference_stats is None:
         checks.cache_home("FID reference statistics")
+
+
+def _encoder_weights(given: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """`--encoder-weights NAME=PATH` pairs; a malformed one or an unknown name is an error."""
+    pairs = []
+    for item in given:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise click.BadParameter(
+                f"expected NAME=PATH, found {item!r}", param_hint="--encoder-weights"
+            )
+        if name not in ENCODERS.names():
+            raise click.BadParameter(
+                f"unknown encoder {name!r}; known: {', '.join(ENCODERS.names())}",
+                param_hint="--encoder-weights",
+            )
+        pairs.append((name, path))
+    return tuple(pairs)
+
+
+def _require_encoder(metric: str, name: str, mode: str, encoder: EncoderSpec) -> None:
+    """A required feature metric whose encoder cannot be built fails before any work."""
+    info = encoder_info(name)
+    if missing := missing_packages(info):
+        raise MetricUnavailableError(
+            f"--require {metric} is unavailable: encoder {name} needs {', '.join(missing)} "
+            "(pip install 'p2pbench[encoders]')"
+        )
+    if name == "inception-v3":
+        return
+    try:
+        find_weights(name, info.weights, encoder.weights_for(name))
+    except EncoderWeightsError as e:
+        raise MetricUnavailableError(f"--require {metric} is unavailable: {e}") from None
 
 
 def _data_root(data: str | None, data_root: str | None, protocol: Protocol) -> str | None:
@@ -280,10 +339,49 @@ def _data_root(data: str | None, data_root: str | None, protocol: Protocol) -> s
 @click.option(
     "--metrics",
     "metric_groups",
-    default=",".join(GROUPS),
+    default=",".join(DEFAULT_GROUPS),
     show_default=True,
-    help="metric groups (those that apply): fcn (FCN-score), paired (L1, PSNR, "
-    "SSIM), inception (FID, IS, KID)",
+    help="metric groups (those that apply): fcn (FCN-score), paired (L1, PSNR, SSIM), "
+    "inception (FID, IS, KID); opt-in, each a large network per image: dinov2 (FD_DINOv2), "
+    f"cmmd (CMMD), prdc (precision, recall, density, coverage). All: {','.join(GROUPS)}",
+)
+@click.option(
+    "--dinov2",
+    "dinov2_encoder",
+    type=click.Choice([n for n in ENCODERS.names() if n.startswith("dinov2-")]),
+    default=default_of(EncoderSpec, "dinov2"),
+    show_default=True,
+    help="the DINOv2 encoder of FD_DINOv2",
+)
+@click.option(
+    "--dinov2-mode",
+    type=click.Choice(encoder_info("dinov2-vitl14").modes),
+    default=default_of(EncoderSpec, "dinov2_mode"),
+    show_default=True,
+    help="FD_DINOv2 preprocessing: dgm-eval (PIL bicubic), edm2 (torch bicubic, antialias), "
+    "torch-fidelity (TF1 bilinear): three different numbers",
+)
+@click.option(
+    "--cmmd-crop",
+    type=click.Choice(encoder_info("clip-vitl14-336").modes),
+    default=default_of(EncoderSpec, "cmmd_crop"),
+    show_default=True,
+    help="CMMD's crop: center-crop (the reference's; drops the sides of a wide frame) or "
+    "squash (the whole frame; not comparable with published CMMD)",
+)
+@click.option(
+    "--prdc-encoder",
+    type=click.Choice([n for n in ENCODERS.names() if n != "inception-v3"]),
+    default=default_of(EncoderSpec, "prdc_encoder"),
+    show_default=True,
+    help="the features of precision/recall/density/coverage (vgg16-fc2: torch-fidelity's)",
+)
+@click.option(
+    "--encoder-weights",
+    multiple=True,
+    metavar="NAME=PATH",
+    help="weights file of a feature encoder, e.g. dinov2-vitl14=dinov2_vitl14_pretrain.pth "
+    "(else its environment variable, else the torch hub / Hugging Face caches)",
 )
 @click.option(
     "--fid-mode",
@@ -339,6 +437,11 @@ def eval_command(
     fid_mode: str,
     inception_weights: str | None,
     reference_stats: str | None,
+    dinov2_encoder: str,
+    dinov2_mode: str,
+    cmmd_crop: str,
+    prdc_encoder: str,
+    encoder_weights: tuple[str, ...],
     require: tuple[str, ...],
     out: str | None,
     as_json: bool,
@@ -366,7 +469,16 @@ def eval_command(
         segmenter_weights=segmenter_weights,
     )
     run = _run_spec(batch_size, device, seed, quiet, exact, workers, fast_math)
-    encoder = EncoderSpec(fid_mode, inception_weights, reference_stats)
+    encoder = EncoderSpec(
+        fid_mode,
+        inception_weights,
+        reference_stats,
+        dinov2=dinov2_encoder,
+        dinov2_mode=dinov2_mode,
+        cmmd_crop=cmmd_crop,
+        prdc_encoder=prdc_encoder,
+        weights=_encoder_weights(encoder_weights),
+    )
     _check_eval_options(proto, source, score, encoder)
     root = _data_root(data, data_root, proto)
     if out:

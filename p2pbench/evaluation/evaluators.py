@@ -8,6 +8,7 @@ processes by the metrics' sum states). The loop knows nothing else about them.
 - `PairedEvaluator`: L1, PSNR, SSIM (LPIPS when its weights are local) against the targets.
 - `InceptionEvaluator`: FID, IS, KID from one InceptionV3 pass; the real images' reference
   statistics come from the content-keyed cache or are accumulated in the same pass and cached.
+- `FeatureEvaluator` (its own module): FD_DINOv2, CMMD, precision/recall/density/coverage.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from p2pbench.data import Batch, PairedDataset, quantize_uint8
 from p2pbench.distributed import gather_lists, rank_and_world
 from p2pbench.evaluation.datasets import protocol_dataset
 from p2pbench.evaluation.evaluator import Evaluator, EvaluatorOutput
+from p2pbench.evaluation.feature_evaluator import FeatureEvaluator
 from p2pbench.evaluation.label_maps import predict_classes, protocol_labels
 from p2pbench.evaluation.segmenters import LoadedSegmenter, load_segmenter
 from p2pbench.evaluation.spec import EncoderSpec
@@ -30,7 +32,7 @@ from p2pbench.metrics.availability import Unavailable
 from p2pbench.metrics.fcn_score import FCNScore, per_image_scores
 from p2pbench.metrics.generative import GenerativeMetrics
 from p2pbench.metrics.inception import try_build_extractor
-from p2pbench.metrics.keys import group_metrics
+from p2pbench.metrics.keys import FEATURE_GROUPS, group_metrics
 from p2pbench.metrics.paired import PairedMetrics
 from p2pbench.metrics.reference_stats import (
     CacheLookup,
@@ -357,7 +359,8 @@ def build_evaluators(
     channels_last: bool = False,
 ) -> list[Evaluator]:
     """The metric groups asked for that apply: FCN-score needs labels (or colour maps), paired
-    metrics a generated image (the real photos equal their targets), Inception metrics photos.
+    metrics a generated image (the real photos equal their targets), Inception and feature metrics
+    (FD_DINOv2, CMMD, precision/recall/density/coverage) photos.
     `channels_last` runs the segmenter and InceptionV3 in that memory format."""
     evaluators: list[Evaluator] = []
     if "paired" in groups and not real_source:
@@ -374,6 +377,9 @@ def build_evaluators(
                 channels_last=channels_last,
             )
         )
+    features = [g for g in FEATURE_GROUPS if g in groups]
+    if features and protocol.task != "photo2labels":
+        evaluators.append(FeatureEvaluator(features, device, encoder, channels_last=channels_last))
     if "fcn" in groups and protocol.task in ("labels2photo", "photo2labels"):
         evaluators.insert(
             0,

@@ -4,7 +4,8 @@
   required. Changes what the result says.
 - `RunSpec`: batch size, device, seed, progress, the command line. Batch size and device never
   change the numbers; the seed drives test-time dropout (per sample id) and is recorded.
-- `EncoderSpec`: FID preprocessing mode, InceptionV3 weights, reference statistics.
+- `EncoderSpec`: FID preprocessing mode, InceptionV3 weights, reference statistics; the
+  encoders of the feature-space metrics (FD_DINOv2, CMMD, precision/recall/density/coverage).
 """
 
 from __future__ import annotations
@@ -12,14 +13,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from p2pbench.devices import check_device
-from p2pbench.metrics.keys import GROUPS
+from p2pbench.metrics.encoders import ENCODERS
+from p2pbench.metrics.keys import DEFAULT_GROUPS, GROUPS
 
 
 @dataclass(frozen=True)
 class ScoreSpec:
     """What to score: metric groups (those that apply), ids, and what is allowed or required."""
 
-    metrics: tuple[str, ...] = GROUPS
+    metrics: tuple[str, ...] = DEFAULT_GROUPS
     split: str | None = None  # None: the protocol's split
     limit: int | None = None  # the first N images (recorded)
     per_image: bool = False
@@ -61,8 +63,45 @@ class RunSpec:
 
 @dataclass(frozen=True)
 class EncoderSpec:
-    """InceptionV3 options for FID, IS and KID."""
+    """The feature encoders: InceptionV3 for FID, IS and KID; DINOv2 for FD_DINOv2, CLIP for
+    CMMD and one encoder for precision/recall/density/coverage (`p2pbench.metrics.encoders`)."""
 
     fid_mode: str = "tf"  # tf (torch-fidelity), pytorch-fid, clean
     inception_weights: str | None = None  # else $P2PBENCH_INCEPTION_WEIGHTS, else the hub cache
     reference_stats: str | None = None  # a stats file or pytorch-fid .npz instead of the cache
+    dinov2: str = "dinov2-vitl14"  # or dinov2-vitb14
+    dinov2_mode: str = "dgm-eval"  # dgm-eval, edm2, torch-fidelity
+    cmmd_crop: str = "center-crop"  # CMMD's; squash keeps the whole frame (not comparable)
+    prdc_encoder: str = "vgg16-fc2"  # any feature encoder but inception-v3
+    weights: tuple[tuple[str, str], ...] = ()  # (encoder name, weights file) pairs
+
+    def __post_init__(self) -> None:
+        for name in (self.dinov2, self.prdc_encoder, *(n for n, _ in self.weights)):
+            ENCODERS.get(name)  # an unknown name lists the valid ones
+        if not self.dinov2.startswith("dinov2-"):
+            raise ValueError(f"FD_DINOv2 needs a DINOv2 encoder, found {self.dinov2!r}")
+        if self.prdc_encoder == "inception-v3":
+            raise ValueError(
+                "precision/recall/density/coverage over inception-v3 would run InceptionV3 a "
+                "second time; choose another encoder"
+            )
+        ENCODERS.get(self.dinov2).check_mode(self.dinov2_mode)
+        ENCODERS.get("clip-vitl14-336").check_mode(self.cmmd_crop)
+
+    def weights_for(self, name: str) -> str | None:
+        """The weights file given for encoder `name`, else None (its lookup order)."""
+        given = [path for n, path in self.weights if n == name]
+        if len(given) > 1:
+            raise ValueError(f"two weights files given for encoder {name}: {given}")
+        return given[0] if given else None
+
+    def feature_encoders(self, groups: tuple[str, ...] | list[str]) -> dict[str, tuple[str, str]]:
+        """group → (encoder, mode) for the feature groups asked for; groups that share an
+        encoder and mode share its single pass."""
+        chosen = {"dinov2": (self.dinov2, self.dinov2_mode)}
+        chosen["cmmd"] = ("clip-vitl14-336", self.cmmd_crop)
+        prdc = self.prdc_encoder
+        chosen["prdc"] = (
+            chosen["dinov2"] if prdc == self.dinov2 else (prdc, ENCODERS.get(prdc).default_mode)
+        )
+        return {g: chosen[g] for g in ("dinov2", "cmmd", "prdc") if g in groups}

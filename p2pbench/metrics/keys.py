@@ -11,8 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 HIGHER, LOWER = "higher", "lower"
-GROUPS: tuple[str, ...] = ("fcn", "paired", "inception")
-"""Metric groups, each computed by one evaluator; `eval --metrics` picks among them."""
+GROUPS: tuple[str, ...] = ("fcn", "paired", "inception", "dinov2", "cmmd", "prdc")
+"""Metric groups; `eval --metrics` picks among them. dinov2, cmmd and prdc run large feature
+encoders (a ViT-L costs about a second per image on a laptop CPU) and are opt-in."""
+DEFAULT_GROUPS: tuple[str, ...] = ("fcn", "paired", "inception")
+"""The groups an evaluation computes unless told otherwise."""
+FEATURE_GROUPS: tuple[str, ...] = ("dinov2", "cmmd", "prdc")
+"""The groups computed from the feature encoders of `p2pbench.metrics.encoders`."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,12 @@ _KEYS = (
     MetricKey("is_std", "IS std", "inception", None),
     MetricKey("kid_mean", "KID", "inception", LOWER),
     MetricKey("kid_std", "KID std", "inception", None),
+    MetricKey("fd_dinov2", "FD_DINOv2", "dinov2", LOWER),
+    MetricKey("cmmd", "CMMD", "cmmd", LOWER),
+    MetricKey("precision", "Precision", "prdc", HIGHER),
+    MetricKey("recall", "Recall", "prdc", HIGHER),
+    MetricKey("density", "Density", "prdc", HIGHER),
+    MetricKey("coverage", "Coverage", "prdc", HIGHER),
     MetricKey("l1", "L1", "paired", LOWER, "/255"),
     MetricKey("psnr", "PSNR", "paired", HIGHER, "dB"),
     MetricKey("ssim", "SSIM", "paired", HIGHER),

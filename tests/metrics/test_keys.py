@@ -78,3 +78,14 @@ def test_evaluated_keys_are_known_and_come_from_their_group(fcn_paired: Result) 
         assert set(alone.metrics) == set(group_metrics(group)), group
         for m in group_metrics(group):
             assert alone.metrics[m] == fcn_paired.metrics[m], m  # the same evaluator's numbers
+
+
+def test_the_feature_metrics_have_directions_and_are_opt_in() -> None:
+    from p2pbench.metrics.keys import DEFAULT_GROUPS, FEATURE_GROUPS
+
+    assert {m: METRICS[m].direction for m in ("fd_dinov2", "cmmd")} == {
+        "fd_dinov2": LOWER,
+        "cmmd": LOWER,
+    }
+    assert all(METRICS[m].direction == HIGHER for m in group_metrics("prdc"))
+    assert set(FEATURE_GROUPS) <= set(GROUPS) and not set(FEATURE_GROUPS) & set(DEFAULT_GROUPS)

@@ -7,6 +7,7 @@ from p2pbench.metrics.encoders.registry import (
     build_encoder,
     describe_encoder,
     encoder_info,
+    missing_packages,
     try_build_encoder,
 )
 from p2pbench.metrics.encoders.weights import (
@@ -14,6 +15,7 @@ from p2pbench.metrics.encoders.weights import (
     EncoderWeightsNotFound,
     LoadedWeights,
     WeightsSpec,
+    find_weights,
     load_weights,
 )
 
@@ -28,6 +30,8 @@ __all__ = [
     "build_encoder",
     "describe_encoder",
     "encoder_info",
+    "find_weights",
     "load_weights",
+    "missing_packages",
     "try_build_encoder",
 ]

@@ -1,0 +1,209 @@
+"""The feature groups (dinov2, cmmd, prdc) in `evaluate`, with a small stand-in encoder: one
+pass per encoder and image, real features from the content cache, metrics recomputed here
+from the features the encoder returned, by independent formulas (scipy's sqrtm, brute-force
+k-NN, the kernel sum written out), unavailable metrics and `--require`."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+import torch.nn.functional as F
+from click.testing import CliRunner
+
+from p2pbench.cli.main import main
+from p2pbench.data import quantize_uint8
+from p2pbench.evaluation import EncoderSpec, RunSpec, ScoreSpec, evaluate, feature_evaluator
+from p2pbench.evaluation.datasets import protocol_dataset
+from p2pbench.metrics.availability import MetricUnavailableError
+from p2pbench.metrics.encoders import encoder_info
+from p2pbench.metrics.reference_stats import image_digest
+from p2pbench.protocols import get_protocol
+from reference_models import build_generator
+
+PROTOCOL = "synthcity@v1"
+N = 12
+
+
+class StandInEncoder:
+    """Pooled colours as features (48-d for DINOv2, unit-norm 12-d for CLIP); counts every
+    image it encodes by content digest."""
+
+    def __init__(self, name: str, mode: str, seen: dict[str, Counter]) -> None:
+        self.info, self.mode = encoder_info(name), mode
+        self.dim = 12 if name.startswith("clip") else 48
+        self.seen = seen.setdefault(f"{name}:{mode}", Counter())
+        self.encoded: dict[str, torch.Tensor] = {}
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        side = 2 if self.dim == 12 else 4
+        f = F.adaptive_avg_pool2d(images.to(torch.float64) / 255, side).flatten(1)
+        if self.dim == 12:
+            f = F.normalize(f, dim=1)
+        for im, feat in zip(images, f, strict=True):
+            d = image_digest(im.cpu())
+            self.seen[d] += 1
+            self.encoded[d] = feat
+        return f
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "encoder": self.info.name,
+            "network": "stand-in",
+            "layer": "pooled colours",
+            "dim": self.dim,
+            "mode": self.mode,
+            "weights": {"sha256": "0" * 64},
+        }
+
+
+@pytest.fixture
+def stand_in(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any]:
+    monkeypatch.setenv("P2PBENCH_HOME", str(tmp_path / "home"))
+    state: dict[str, Any] = {"seen": {}, "built": []}
+
+    def build(name: str, mode: str, weights: object, device: object, **_: object) -> Any:
+        enc = StandInEncoder(name, mode, state["seen"])
+        state["built"].append(enc)
+        return enc
+
+    monkeypatch.setattr(feature_evaluator, "try_build_encoder", build)
+    return state
+
+
+def _evaluate(spec: EncoderSpec, batch_size: int = 5) -> Any:
+    return evaluate(
+        build_generator("unet64", seed=1, ngf=4),
+        protocol=PROTOCOL,
+        score=ScoreSpec(metrics=("dinov2", "cmmd", "prdc"), limit=N, allow_partial_split=True),
+        run=RunSpec(batch_size=batch_size, progress=False),
+        encoder=spec,
+    )
+
+
+def _real_digests() -> list[str]:
+    data = protocol_dataset(get_protocol(PROTOCOL), None, None)
+    return [image_digest(quantize_uint8(data[i].target)) for i in range(N)]
+
+
+def test_each_encoder_sees_each_image_once_and_real_features_come_from_the_cache(
+    stand_in: dict[str, Any],
+) -> None:
+    spec = EncoderSpec(prdc_encoder="dinov2-vitl14")  # prdc shares the DINOv2 pass
+    first = _evaluate(spec)
+    assert sorted(stand_in["seen"]) == ["clip-vitl14-336:center-crop", "dinov2-vitl14:dgm-eval"]
+    real = set(_real_digests())
+    for counts in stand_in["seen"].values():
+        assert set(counts.values()) == {1}  # every distinct image exactly once
+        assert real <= set(counts) and sum(counts.values()) == 2 * N  # N real + N generated
+    section = first.provenance["features"]
+    assert section["dinov2"]["feature_cache"] == {
+        **section["dinov2"]["feature_cache"],
+        "hits": 0,
+        "computed": N,
+    }
+    stand_in["seen"].clear()
+    second = _evaluate(spec, batch_size=4)
+    for counts in stand_in["seen"].values():
+        assert not real & set(counts) and sum(counts.values()) == N  # only the generated ones
+    assert second.provenance["features"]["cmmd"]["feature_cache"]["hits"] == N
+    for key in ("fd_dinov2", "cmmd", "precision", "recall", "density", "coverage"):
+        assert second.metrics[key] == first.metrics[key], key
+
+
+def _brute_prdc(real: np.ndarray, fake: np.ndarray, k: int, inclusive: bool) -> dict[str, float]:
+    def radius(x: np.ndarray) -> np.ndarray:
+        d = np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1))
+        return np.sort(d, axis=1)[:, k]  # the k-th neighbour, itself excluded (index 0)
+
+    r_real, r_fake = radius(real), radius(fake)
+    d = np.sqrt(((real[:, None] - fake[None]) ** 2).sum(-1))  # real × fake
+    inside = (d <= r_real[:, None]) if inclusive else (d < r_real[:, None])
+    inside_fake = (d <= r_fake[None]) if inclusive else (d < r_fake[None])
+    return {
+        "precision": inside.any(axis=0).mean(),
+        "recall": inside_fake.any(axis=1).mean(),
+        "density": inside.sum() / (k * fake.shape[0]),
+        "coverage": (d.min(axis=1) < r_real).mean(),
+    }
+
+
+def test_the_metrics_equal_independent_formulas_on_the_features(stand_in: dict[str, Any]) -> None:
+    result = _evaluate(EncoderSpec(prdc_encoder="dinov2-vitl14"))
+    real_digests = _real_digests()
+    by_name = {e.info.name: e for e in stand_in["built"]}
+    feats = {}
+    for name, enc in by_name.items():
+        real = np.stack([enc.encoded[d].numpy() for d in real_digests])
+        fake = np.stack([f.numpy() for d, f in enc.encoded.items() if d not in real_digests])
+        feats[name] = real, fake
+    real, fake = feats["dinov2-vitl14"]
+    mu1, mu2 = real.mean(0), fake.mean(0)
+    s1, s2 = np.cov(real, rowvar=False), np.cov(fake, rowvar=False)
+    fd = ((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * scipy.linalg.sqrtm(s1 @ s2).real)
+    assert result.metrics["fd_dinov2"] == pytest.approx(fd, rel=1e-6, abs=1e-9)
+    pr = _brute_prdc(real, fake, 3, inclusive=True)
+    dc = _brute_prdc(real, fake, 5, inclusive=False)
+    for key in ("precision", "recall"):
+        assert result.metrics[key] == pytest.approx(pr[key], abs=1e-12), key
+    for key in ("density", "coverage"):
+        assert result.metrics[key] == pytest.approx(dc[key], abs=1e-12), key
+    x, y = feats["clip-vitl14-336"]
+    kernel = lambda a, b: np.exp(-((a[:, None] - b[None]) ** 2).sum(-1) / (2 * 10.0**2))  # noqa: E731
+    mmd = kernel(x, x).mean() + kernel(y, y).mean() - 2 * kernel(x, y).mean()
+    assert result.metrics["cmmd"] == pytest.approx(1000 * mmd, rel=1e-9)
+    assert math.isfinite(result.metrics["fd_dinov2"]) and result.metrics["fd_dinov2"] > 0
+
+
+def test_missing_weights_make_the_metrics_unavailable_and_require_fails(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("P2PBENCH_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    for var in ("P2PBENCH_DINOV2_VITB14_WEIGHTS", "P2PBENCH_CLIP_VITL14_336_WEIGHTS"):
+        monkeypatch.delenv(var, raising=False)
+    score = ScoreSpec(metrics=("dinov2", "cmmd"), limit=4, allow_partial_split=True)
+    spec = EncoderSpec(dinov2="dinov2-vitb14")
+    result = evaluate(
+        None, protocol=PROTOCOL, score=score, run=RunSpec(progress=False), encoder=spec
+    )
+    assert result.metrics["fd_dinov2"]["available"] is False
+    assert "P2PBENCH_DINOV2_VITB14_WEIGHTS" in result.metrics["fd_dinov2"]["reason"]
+    assert "openai/clip-vit-large-patch14-336" in result.metrics["cmmd"]["reason"]
+    with pytest.raises(MetricUnavailableError, match="fd_dinov2"):
+        evaluate(
+            None,
+            protocol=PROTOCOL,
+            score=ScoreSpec(**{**score.__dict__, "require": ("fd_dinov2",)}),
+            run=RunSpec(progress=False),
+            encoder=spec,
+        )
+    cli = CliRunner().invoke(
+        main,
+        ["eval", "--real", "--data", PROTOCOL, "--metrics", "dinov2", "--require", "fd_dinov2",
+         "--limit", "4", "--allow-partial-split", "--quiet"],
+    )  # fmt: skip
+    assert cli.exit_code == 1 and "P2PBENCH_DINOV2_VITL14_WEIGHTS" in cli.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--encoder-weights", "dinov2-vitl14"], "expected NAME=PATH"),
+        (["--encoder-weights", "nope=x.pth"], "unknown encoder 'nope'"),
+        (["--encoder-weights", "clip-vitl14-336=x.pth"], "not used by the metrics"),
+        (["--cmmd-crop", "squash"], "--cmmd-crop has no effect"),
+        (["--require", "cmmd"], "its group 'cmmd' is off"),
+    ],
+)
+def test_feature_options_that_cannot_apply_are_errors(args: list[str], message: str) -> None:
+    base = ["eval", "--real", "--data", PROTOCOL, "--metrics", "dinov2", "--limit", "2"]
+    cli = CliRunner().invoke(main, [*base, *args])
+    assert cli.exit_code == 2 and message in cli.output, cli.output
