@@ -31,6 +31,8 @@ table per section; also printed). Default out: benchmarks/results. Sections:
   child process), read as the child's VmHWM: its `ru_maxrss` starts at this process's peak.
 - frechet: our Fréchet distance vs scipy's sqrtm formula and torch-fidelity's at 2048 dims
   (benchmarks.bench_fid): relative difference and seconds.
+- encoders: each feature encoder (InceptionV3, DINOv2 ViT-B/14 and ViT-L/14, CLIP ViT-L/14-336,
+  VGG16) built in a fresh process: images/s at batch 8 and peak memory (benchmarks.bench_encoders).
 
 Train and inference rows need the peak: the peak section runs whenever they do. --quick trims
 every section (≤ 3 minutes on a 2-core CPU; the whole run ≤ 15 minutes). Threads: all cores
@@ -81,6 +83,7 @@ SECTIONS: tuple[str, ...] = (
     "data",
     "memory",
     "frechet",
+    "encoders",
 )
 NEEDS_PEAK: tuple[str, ...] = ("train", "inference")
 SIZE = 256  # the training and inference image size
@@ -932,6 +935,19 @@ def _synthcity_photos(n: int) -> torch.Tensor:
     return quantize_uint8(torch.stack([data[i].target for i in range(n)]))
 
 
+def encoders_section(ctx: Context) -> list[Row]:
+    """Each feature encoder's images/s and peak memory, in a fresh process (bench_encoders)."""
+    from benchmarks.bench_encoders import ENCODERS, rows
+
+    names = (ENCODERS[0], ENCODERS[-1]) if ctx.options.quick else ENCODERS
+    batch = 2 if ctx.options.quick else 8
+    found = rows(ctx.options.device, batch, 1 if ctx.options.quick else 2, names)
+    for r in found:
+        r["table"] = "encoders"
+        _log(f"encoders: {r.get('encoder')} {r.get('images_per_s', r.get('error'))} img/s")
+    return found  # type: ignore[return-value]
+
+
 def agreement_section(ctx: Context) -> list[Row]:
     """How far each way of running the metric networks moves their outputs from the exact fp32
     NCHW path: FCN argmax pixels kept (the shipped fcn8s-synthcity128 on synthcity@v2 val
@@ -1026,6 +1042,7 @@ SECTION_FUNCTIONS: dict[str, Callable[[Context], list[Row]]] = {
     "data": data_section,
     "memory": memory_section,
     "frechet": frechet_section,
+    "encoders": encoders_section,
 }
 
 
@@ -1034,6 +1051,18 @@ SECTION_FUNCTIONS: dict[str, Callable[[Context], list[Row]]] = {
 Column = tuple[str, str]
 PERF: list[Column] = [("gflops", "GFLOP/s"), ("percent_of_peak", "% of peak")]
 COLUMNS: dict[str, list[Column]] = {
+    "encoders": [
+        ("encoder", "encoder"),
+        ("mode", "mode"),
+        ("dim", "dim"),
+        ("batch", "batch"),
+        ("build_s", "build s"),
+        ("s_per_batch", "s/batch"),
+        ("images_per_s", "img/s"),
+        ("peak_rss_mib", "peak RSS MiB"),
+        ("peak_gpu_mib", "peak GPU MiB"),
+        ("error", "error"),
+    ],
     "peak": [
         ("precision", "dtype"),
         ("op", "op"),

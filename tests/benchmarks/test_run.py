@@ -172,3 +172,15 @@ def test_main_quick_peak_writes_json_and_markdown(
     assert "## peak" in markdown and "| dtype | op | shape |" in markdown
     assert f"fp32 {payload['peak_fp32_gflops']:.1f} GFLOP/s" in markdown.splitlines()[0]
     assert markdown.strip() in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_the_encoder_benchmark_measures_in_a_fresh_process_and_reports_errors() -> None:
+    from benchmarks.bench_encoders import measure
+
+    row = measure("vgg16-fc2", "cpu", 1, 1)
+    assert row["dim"] == 4096 and row["mode"] == "torch-fidelity"
+    assert float(row["images_per_s"]) > 0 and float(row["peak_rss_mib"]) > 500  # 528 MB weights
+    assert "error" in measure("no-such-encoder", "cpu", 1, 1)
+    md = run.render_markdown(_payload({"encoders": [{**row, "table": "encoders"}]}))
+    assert "| encoder | mode | dim | batch |" in md

@@ -62,7 +62,8 @@ def test_the_metric_networks_on_cuda_equal_the_cpu(inception_weights_file: Path)
 def test_eval_of_a_generator_on_cuda_is_near_the_cpu(inception_weights_file: Path) -> None:
     """The generator's outputs agree to 1e-5 before they are rounded to uint8; a pixel that
     rounds the other way can flip an FCN argmax near a tie, so FCN-scores of a random
-    generator agree to 1e-3 (measured: 5.0e-4 per-pixel on the H200), FID to 1e-4 relative."""
+    generator agree to 1e-3 per pixel and 3e-3 per class (measured on the H200: 5.0e-4 and
+    1.1e-3; a few pixels of a rare class move its accuracy most), FID to 1e-4 relative."""
     g = build_generator("unet128", seed=0, ngf=16).eval()
     x = torch.rand(2, 3, 128, 128) * 2 - 1
     with torch.inference_mode(), compute.metric_math("cuda"):
@@ -70,8 +71,8 @@ def test_eval_of_a_generator_on_cuda_is_near_the_cpu(inception_weights_file: Pat
     g.cpu()
     assert (on_cuda - on_cpu).abs().max().item() <= 1e-5
     cpu, cuda = _cpu_and_cuda(GeneratorModule(g, name="unet128"), inception_weights_file)
-    for key in ("per_pixel_acc", "per_class_acc", "class_iou"):
-        assert abs(cuda.metrics[key] - cpu.metrics[key]) <= 1e-3, key
+    for key, tolerance in (("per_pixel_acc", 1e-3), ("per_class_acc", 3e-3), ("class_iou", 3e-3)):
+        assert abs(cuda.metrics[key] - cpu.metrics[key]) <= tolerance, key
     assert abs(cuda.metrics["fid"] - cpu.metrics["fid"]) <= 1e-4 * abs(cpu.metrics["fid"])
 
 
@@ -84,8 +85,9 @@ def test_a_training_step_on_cuda_is_near_the_cpu_step(
     precision: str, tf32: bool, rel: float
 ) -> None:
     """Training keeps PyTorch's default on CUDA, TF32 convolutions (measured: the L1 loss
-    1.0e-3 relative from the CPU's on the H200); with TF32 off the step is fp32's."""
-    config = TrainConfig(precision=precision, **TINY)  # type: ignore[arg-type]
+    1.0e-3 relative from the CPU's on the H200); with TF32 off the step is fp32's. Dropout is
+    off: CUDA and the CPU draw different masks (with it on, fp32 differed by 1.25e-4)."""
+    config = TrainConfig(precision=precision, dropout=False, **TINY)  # type: ignore[arg-type]
     losses = {}
     for device in ("cpu", "cuda"):
         c = dataclasses.replace(config, device=device)
