@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,12 +131,27 @@ def read_state_dict(path: Path) -> dict[str, Tensor]:
             return load_file(str(path))
         except (SafetensorError, OSError) as e:
             raise EncoderWeightsError(f"cannot read {path} as a safetensors file: {e}") from None
+    if _is_torchscript(path):
+        raise EncoderWeightsError(
+            f"{path} is a TorchScript archive (like OpenAI's ViT-L-14-336px.pt): it holds code "
+            "and cannot be read safely. Use the plain weights instead (for CLIP, Hugging Face's "
+            "openai/clip-vit-large-patch14-336 model.safetensors)."
+        )
     data = load_tensors(path, EncoderWeightsError)
     if isinstance(data, dict) and isinstance(data.get("state_dict"), dict):
         data = data["state_dict"]
     if not isinstance(data, dict) or not all(isinstance(v, Tensor) for v in data.values()):
         raise EncoderWeightsError(f"{path}: expected a state dict of tensors")
     return data
+
+
+def _is_torchscript(path: Path) -> bool:
+    """A TorchScript archive: a zip holding compiled code (``code/``, ``constants.pkl``)."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as z:
+        names = z.namelist()
+    return any(n.endswith("/constants.pkl") or "/code/" in n for n in names)
 
 
 def load_weights(
