@@ -6,6 +6,7 @@ k-NN, the kernel sum written out), unavailable metrics and `--require`."""
 from __future__ import annotations
 
 import math
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -207,3 +208,42 @@ def test_feature_options_that_cannot_apply_are_errors(args: list[str], message: 
     base = ["eval", "--real", "--data", PROTOCOL, "--metrics", "dinov2", "--limit", "2"]
     cli = CliRunner().invoke(main, [*base, *args])
     assert cli.exit_code == 2 and message in cli.output, cli.output
+
+
+def _stand_in_build(name: str, mode: str, weights: object, device: object, **_: object) -> Any:
+    return StandInEncoder(name, mode, {})
+
+
+def _worker(rank: int, world: int, init: str, home: str, out: str) -> None:
+    import torch.distributed as dist
+
+    os.environ["P2PBENCH_HOME"] = home
+    feature_evaluator.try_build_encoder = _stand_in_build  # this process only
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
+    try:
+        _evaluate(EncoderSpec(prdc_encoder="dinov2-vitl14"), batch_size=2).write(
+            Path(out, f"rank{rank}.json")
+        )
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_two_processes_equal_one(stand_in: dict[str, Any], tmp_path: Path) -> None:
+    """Each rank encodes its shard; the features are gathered in sample order, so the metrics
+    are those of one process exactly, and the cache counts add up to the N real images."""
+    import torch.multiprocessing as mp
+
+    from p2pbench.results import read_result
+
+    single = _evaluate(EncoderSpec(prdc_encoder="dinov2-vitl14"))
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    init = f"file://{tmp_path / 'init'}"
+    mp.spawn(_worker, args=(2, init, str(tmp_path / "home2"), str(tmp_path)), nprocs=2)
+    for rank in range(2):
+        result = read_result(tmp_path / f"rank{rank}.json")
+        assert result.provenance["world_size"] == 2
+        for key in ("fd_dinov2", "cmmd", "precision", "recall", "density", "coverage"):
+            assert result.metrics[key] == single.metrics[key], key
+        cache = result.provenance["features"]["dinov2"]["feature_cache"]
+        assert (cache["computed"], cache["hits"], cache["ranks"]) == (N, 0, 2)

@@ -203,3 +203,27 @@ def test_metrics_unavailable_in_the_baseline_are_not_compared(tmp_path: Path) ->
     assert [c.status for c in compare(with_fid, result).checks if c.metric == "fid"] == ["new"]
     with pytest.raises(CheckInputError, match="fid"):
         compare(result, with_fid)
+
+
+@pytest.mark.parametrize(
+    ("metric", "base", "new", "code"),
+    [
+        ("fd_dinov2", 100.0, 110.0, 1),
+        ("fd_dinov2", 100.0, 90.0, 0),
+        ("cmmd", 1.0, 1.2, 1),
+        ("precision", 0.7, 0.6, 1),
+        ("coverage", 0.5, 0.6, 0),
+    ],
+)
+def test_the_feature_metrics_are_checked_in_their_direction(
+    result_files: dict, modified, metric: str, base: float, new: float, code: int
+) -> None:
+    b = modified(result_files["seed0"], "base.json", lambda d: d["metrics"].update({metric: base}))
+    n = modified(result_files["seed0"], "new.json", lambda d: d["metrics"].update({metric: new}))
+    got, out = _check(n, "--baseline", b)
+    assert got == code, out
+    arrow = "↓" if metric in ("fd_dinov2", "cmmd") else "↑"
+    status = "REGRESSED" if code else "improved"
+    assert any(
+        line.startswith(f"| {metric} {arrow}") and status in line for line in out.splitlines()
+    )

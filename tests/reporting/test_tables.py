@@ -295,3 +295,26 @@ def test_cli_reference_is_package_data_not_a_path_from_the_working_directory(
     res = runner.invoke(main, ["table", str(files[1]), "--reference", "pix2pix-2017:table3"])
     assert res.exit_code == 0, res.output
     assert "not shown" in res.output and "| paper |" not in res.output
+
+
+def test_feature_metrics_get_columns_and_direction_aware_bold(result_files: dict, modified) -> None:
+    a = modified(
+        result_files["seed0"],
+        "a.json",
+        lambda d: d["metrics"].update(fd_dinov2=500.0, cmmd=2.0, recall=0.40),
+    )
+    b = modified(
+        result_files["seed1"],
+        "b.json",
+        lambda d: d["metrics"].update(fd_dinov2=400.0, cmmd=3.0, recall=0.30),
+    )
+    text = render_table(build_table(load_results([a, b])), "md")
+    rows = {
+        line.split(" | ")[0].strip("| "): line
+        for line in text.splitlines()
+        if line.startswith("| ") and "---" not in line
+    }
+    header = rows["variant"]
+    assert "FD_DINOv2 ↓" in header and "CMMD ↓" in header and "Recall ↑" in header
+    assert "**400.000**" in rows["b"] and "| 500.000 |" in rows["a"]  # lower FD wins
+    assert "**2.000**" in rows["a"] and "**0.400**" in rows["a"]  # lower CMMD, higher recall
