@@ -3,6 +3,7 @@ one printed report; a rank that fails takes the others down instead of leaving t
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -186,6 +187,7 @@ def test_generate_on_two_processes_writes_the_same_pngs(
 
 
 FAILING_RANK = """\
+import json
 import os
 import sys
 
@@ -218,3 +220,28 @@ def test_a_failing_rank_stops_every_rank(tiny_checkpoint: Path, tmp_path: Path) 
     assert "rank 1 lost its disk" in proc.stderr
     assert not out.exists()
     assert elapsed < 120, f"took {elapsed:.0f} s: a rank waited for the failed one"
+
+
+ABLATE = ["ablate", "receptive-field", "--data", "synthcity@v1", "--steps", "2", "--ngf", "4",
+          "--ndf", "4", "--n-train", "8", "--seeds", "0"]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_ablate_on_two_processes_speaks_and_writes_once(tmp_path: Path) -> None:
+    """Only rank 0 prints the plan, the estimate and the table and writes the manifest; every
+    run and the ground truth finish. A global batch smaller than the processes is refused
+    before any work, with the remedy."""
+    out = tmp_path / "rf"
+    proc = torchrun(2, *ABLATE, "--batch-size", "2", "--out", str(out), home=tmp_path / "home")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stderr.count("plan receptive-field") == 1
+    assert proc.stderr.count("estimated wall time") == 1
+    assert proc.stdout.count("Ground truth") == 1  # the summary table, once
+    manifest = json.loads((out / "plan.json").read_text())
+    for run in manifest["runs"]:
+        assert (out / "runs" / run["run_id"] / "result.json").is_file()
+    refused = torchrun(
+        2, *ABLATE, "--batch-size", "1", "--out", str(tmp_path / "b1"), home=tmp_path / "home"
+    )
+    assert refused.returncode != 0 and "use --batch-size 2" in refused.stderr
+    assert not (tmp_path / "b1").exists()

@@ -16,8 +16,10 @@ from typing import Any
 
 from p2pbench.data import SYNTHCITY_DEFAULT_N
 from p2pbench.data.synthcity.dataset import parse_synthcity_name
+from p2pbench.distributed import rank_and_world
 from p2pbench.protocols import Protocol, get_protocol, resolve
 from p2pbench.train import TrainConfig
+from p2pbench.train.ddp import check_batch_split
 from reference_models import GENERATORS, Registry
 
 
@@ -272,6 +274,8 @@ def plan_runs(plan: Plan, options: AblationOptions) -> PlannedAblation:
                 )
                 for seed in options.seeds
             ]
+            for config in configs:  # under torchrun: every rank needs a sample of each batch
+                check_batch_split(config.batch_size, 0, rank_and_world()[1], whole_epoch=False)
         except ValueError as e:
             refused.append((variant.name, str(e)))
             continue

@@ -25,6 +25,7 @@ from p2pbench.ablation import (
 from p2pbench.ablation.runner import GROUND_TRUTH, RESULT
 from p2pbench.cli import checks
 from p2pbench.devices import check_device
+from p2pbench.distributed import gather_lists, is_main_process
 from p2pbench.reporting.html import write_report
 
 
@@ -66,32 +67,42 @@ def run_ablation(
     dry_run: bool,
     quiet: bool,
 ) -> Path | None:
-    """Print the plan and its estimate, then run it (or submit it); returns the folder."""
+    """Print the plan and its estimate, then run it (or submit it); returns the folder.
+
+    Under torchrun only rank 0 prints and writes the manifest; every rank measures the
+    estimate and then trains each run together (DDP)."""
     start = time.perf_counter()
-    _print_plan(planned)
+    main = is_main_process()
+    if main:
+        _print_plan(planned)
     if not planned.runs:
         raise click.UsageError("every variant of the plan was refused; nothing to run")
     folder = Path(out)
     pending: list[str] | None = None  # None: every run
     if not dry_run:  # refuse a folder holding another plan before the warm-up, not after
-        sample_ids = sample_ids_for(
-            planned.protocol, planned.options.data_root, planned.options.sample_images
-        )
-        pending = prepare_folder(folder, manifest_of(planned, sample_ids), replan=replan)
-        done = len(planned.runs) - len(pending)
-        if done:
+        if main:
+            sample_ids = sample_ids_for(
+                planned.protocol, planned.options.data_root, planned.options.sample_images
+            )
+            pending = prepare_folder(folder, manifest_of(planned, sample_ids), replan=replan)
+        pending = gather_lists([pending])[0]  # rank 0's
+        done = len(planned.runs) - len(pending or ())
+        if done and main:
             click.echo(f"{done} of {len(planned.runs)} runs already finished: skipped", err=True)
     gt_done = (folder / GROUND_TRUTH / RESULT).is_file()
     if pending == [] and gt_done:
-        click.echo("every run is finished: only the summary is written", err=True)
-    else:
-        click.echo("measuring a short warm-up for the time estimate ...", err=True)
+        if main:
+            click.echo("every run is finished: only the summary is written", err=True)
+    else:  # every rank measures (the warm-up may meet collectives), rank 0 speaks
+        if main:
+            click.echo("measuring a short warm-up for the time estimate ...", err=True)
         guess = estimate(planned, pending, ground_truth=not gt_done)
-        click.echo(
-            f"estimated wall time: {guess.describe()} ({guess.total_steps} training steps, "
-            f"{guess.scored_images} images scored)",
-            err=True,
-        )
+        if main:
+            click.echo(
+                f"estimated wall time: {guess.describe()} ({guess.total_steps} training "
+                f"steps, {guess.scored_images} images scored)",
+                err=True,
+            )
     if dry_run:
         return None
     if launcher == "slurm":
@@ -107,15 +118,16 @@ def run_ablation(
         return folder
 
     def on_run(run_id: str, i: int, n: int) -> None:
-        if not quiet:
+        if not quiet and main:
             click.echo(f"[{i}/{n}] {run_id}", err=True)
 
     summary = run_local(folder, progress=not quiet, on_run=on_run)
-    click.echo(summary.table)
-    click.echo(
-        f"wall time {format_duration(time.perf_counter() - start)}; results in {folder}",
-        err=True,
-    )
+    if main:
+        click.echo(summary.table)
+        click.echo(
+            f"wall time {format_duration(time.perf_counter() - start)}; results in {folder}",
+            err=True,
+        )
     return folder
 
 
