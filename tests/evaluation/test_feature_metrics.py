@@ -247,3 +247,58 @@ def test_two_processes_equal_one(stand_in: dict[str, Any], tmp_path: Path) -> No
             assert result.metrics[key] == single.metrics[key], key
         cache = result.provenance["features"]["dinov2"]["feature_cache"]
         assert (cache["computed"], cache["hits"], cache["ranks"]) == (N, 0, 2)
+
+
+@pytest.mark.slow
+def test_the_real_encoders_in_an_evaluation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DINOv2 ViT-B/14 for FD and VGG16 for PRDC, from weight files in their official layouts
+    (random values), through `evaluate`: finite metrics and the provenance of each encoder."""
+    import torchvision
+
+    from p2pbench.metrics.encoders.dinov2 import hub_shapes
+
+    monkeypatch.setenv("P2PBENCH_HOME", str(tmp_path / "home"))
+    g = torch.Generator().manual_seed(0)
+
+    def random_file(shapes: dict[str, tuple[int, ...]], path: Path) -> str:
+        torch.save({k: torch.randn(s, generator=g) * 0.05 for k, s in shapes.items()}, path)
+        return str(path)
+
+    with torch.device("meta"):
+        vgg = {k: tuple(v.shape) for k, v in torchvision.models.vgg16().state_dict().items()}
+    spec = EncoderSpec(
+        dinov2="dinov2-vitb14",
+        dinov2_mode="edm2",
+        weights=(
+            ("dinov2-vitb14", random_file(hub_shapes("dinov2-vitb14"), tmp_path / "d.pth")),
+            ("vgg16-fc2", random_file(vgg, tmp_path / "v.pth")),
+        ),
+    )
+    result = evaluate(
+        build_generator("unet64", seed=1, ngf=4),
+        protocol=PROTOCOL,
+        score=ScoreSpec(metrics=("dinov2", "prdc"), limit=6, allow_partial_split=True),
+        run=RunSpec(batch_size=4, progress=False),
+        encoder=spec,
+    )
+    assert all(math.isfinite(result.metrics[k]) for k in ("fd_dinov2", "precision", "coverage"))
+    section = result.provenance["features"]
+    assert section["dinov2"]["mode"] == "edm2" and section["dinov2"]["dim"] == 768
+    assert section["dinov2"]["comparable_with"].startswith("EDM2")
+    assert section["prdc"]["encoder"] == "vgg16-fc2" and section["prdc"]["small_sample"]
+    assert section["prdc"]["weights"]["found_by"] == "argument"
+
+
+def test_a_missing_package_makes_the_encoder_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from p2pbench.metrics.encoders import try_build_encoder
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "timm" else real(name, *a)
+    )
+    found = try_build_encoder("dinov2-vitl14")
+    assert "timm" in found.reason and "p2pbench[encoders]" in found.reason  # type: ignore[union-attr]
