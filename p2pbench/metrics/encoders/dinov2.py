@@ -35,7 +35,6 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor, nn
-from torch_fidelity.interpolate_compat_tensorflow import interpolate_bilinear_2d_like_tensorflow1x
 
 from p2pbench.metrics.encoders.preprocess import (
     IMAGENET_MEAN,
@@ -44,6 +43,7 @@ from p2pbench.metrics.encoders.preprocess import (
     normalize,
     pil_resize,
     torch_bicubic,
+    torch_fidelity_imagenet,
 )
 from p2pbench.metrics.encoders.registry import EncoderInfo, describe_encoder
 from p2pbench.metrics.encoders.weights import EncoderWeightsError, LoadedWeights, load_weights
@@ -79,12 +79,7 @@ def preprocess_edm2(x: Tensor) -> Tensor:
 
 def preprocess_torch_fidelity(x: Tensor) -> Tensor:
     """TF1-style bilinear on 0..255 floats, normalised by 255 × mean and std (torch-fidelity)."""
-    y = interpolate_bilinear_2d_like_tensorflow1x(
-        x.to(torch.float32), size=(SIZE, SIZE), align_corners=False
-    )
-    mean = tuple(255 * m for m in IMAGENET_MEAN)
-    std = tuple(255 * s for s in IMAGENET_STD)
-    return normalize(y, mean, std)
+    return torch_fidelity_imagenet(x, SIZE)
 
 
 PREPROCESSING: dict[str, Preprocess] = {

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
+from torch_fidelity.interpolate_compat_tensorflow import interpolate_bilinear_2d_like_tensorflow1x
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -45,3 +46,15 @@ def normalize(x: Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> Ten
     m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
     s = torch.tensor(std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
     return (x - m) / s
+
+
+def torch_fidelity_imagenet(x: Tensor, size: int) -> Tensor:
+    """torch-fidelity's input to its ImageNet networks (DINOv2, VGG16): uint8 → float32 0..255,
+    TF1-compatible bilinear resize to size×size (align_corners=False, no antialias, no crop),
+    then (x − 255·mean) / (255·std) with the ImageNet mean and std."""
+    y = interpolate_bilinear_2d_like_tensorflow1x(
+        x.to(torch.float32), size=(size, size), align_corners=False
+    )
+    mean = tuple(255 * m for m in IMAGENET_MEAN)
+    std = tuple(255 * s for s in IMAGENET_STD)
+    return normalize(y, mean, std)

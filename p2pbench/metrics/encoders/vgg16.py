@@ -21,30 +21,19 @@ import torch
 import torch.nn.functional as F
 import torchvision
 from torch import Tensor, nn
-from torch_fidelity.interpolate_compat_tensorflow import interpolate_bilinear_2d_like_tensorflow1x
 
-from p2pbench.metrics.encoders.preprocess import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    check_uint8_images,
-    normalize,
-)
+from p2pbench.metrics.encoders.preprocess import check_uint8_images, torch_fidelity_imagenet
 from p2pbench.metrics.encoders.registry import EncoderInfo, describe_encoder
 from p2pbench.metrics.encoders.weights import EncoderWeightsError, LoadedWeights, load_weights
 
 SIZE = 224
-MEAN_255 = tuple(255 * m for m in IMAGENET_MEAN)
-STD_255 = tuple(255 * s for s in IMAGENET_STD)
 FC2 = 4  # classifier[:4] = fc1, ReLU, Dropout, fc2 (torch-fidelity deletes [6], [5], [4])
 SHOWN = 5  # mismatched keys listed in an error message
 
 
 def preprocess_torch_fidelity(x: Tensor) -> Tensor:
     """uint8 N×3×H×W → float32 N×3×224×224, resized and normalised as torch-fidelity's VGG16."""
-    y = interpolate_bilinear_2d_like_tensorflow1x(
-        x.to(torch.float32), size=(SIZE, SIZE), align_corners=False
-    )
-    return normalize(y, MEAN_255, STD_255)
+    return torch_fidelity_imagenet(x, SIZE)
 
 
 def _mismatches(state_dict: dict[str, Tensor], template: dict[str, Tensor]) -> list[str]:
