@@ -261,6 +261,8 @@ def _check_eval_options(
                 raise MetricUnavailableError(f"--require {name} is unavailable: {e}") from None
     if inception and encoder.reference_stats is None:
         checks.cache_home("FID reference statistics")
+    if any(groups[g] for g in FEATURE_GROUPS):
+        checks.cache_home("the real images' feature cache")
 
 
 def _encoder_weights(given: tuple[str, ...]) -> tuple[tuple[str, str], ...]:

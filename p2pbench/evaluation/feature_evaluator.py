@@ -134,20 +134,34 @@ class FeatureEvaluator:
         }
 
 
-def _group_metrics(group: str, real: Tensor, fake: Tensor) -> dict[str, float]:
+def _group_metrics(group: str, real: Tensor, fake: Tensor) -> dict[str, Any]:
+    """The group's metrics; those the sample is too small for are unavailable, with why."""
+    n = min(real.shape[0], fake.shape[0])
     if group == "dinov2":
+        if n < 2:
+            return {"fd_dinov2": _too_few(n, 2, "a covariance")}
         fd = frechet_distance(stats_from_features(real), stats_from_features(fake))
         return {"fd_dinov2": fd}
     if group == "cmmd":
         return {"cmmd": cmmd(real=real, fake=fake)}
-    pr = prdc(real=real, fake=fake, k=PR_K, ties="inclusive")
-    dc = prdc(real=real, fake=fake, k=DC_K, ties="strict")
-    return {
-        "precision": pr.precision,
-        "recall": pr.recall,
-        "density": dc.density,
-        "coverage": dc.coverage,
-    }
+    out: dict[str, Any] = {}
+    for k, ties, keys in (
+        (PR_K, "inclusive", ("precision", "recall")),
+        (DC_K, "strict", ("density", "coverage")),
+    ):
+        if n <= k:
+            out.update({key: _too_few(n, k + 1, f"a {k}-th nearest neighbour") for key in keys})
+            continue
+        found = prdc(real=real, fake=fake, k=k, ties=ties)
+        out.update({key: getattr(found, key) for key in keys})
+    return out
+
+
+def _too_few(n: int, need: int, what: str) -> dict[str, Any]:
+    return Unavailable(
+        f"{n} images per set cannot give {what}: score at least {need} (more than 1,000 for "
+        "numbers worth comparing)"
+    ).as_dict()
 
 
 def _settings(group: str) -> dict[str, Any]:

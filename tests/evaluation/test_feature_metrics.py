@@ -302,3 +302,22 @@ def test_a_missing_package_makes_the_encoder_unavailable(monkeypatch: pytest.Mon
     )
     found = try_build_encoder("dinov2-vitl14")
     assert "timm" in found.reason and "p2pbench[encoders]" in found.reason  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("n", "unavailable"), [(1, 5), (4, 2), (6, 0)])
+def test_too_few_images_make_those_metrics_unavailable_not_the_evaluation(
+    stand_in: dict[str, Any], n: int, unavailable: int
+) -> None:
+    """FD needs 2 images per set, precision/recall 4 (k = 3), density/coverage 6 (k = 5)."""
+    result = evaluate(
+        build_generator("unet64", seed=1, ngf=4),
+        protocol=PROTOCOL,
+        score=ScoreSpec(metrics=("dinov2", "prdc"), limit=n, allow_partial_split=True),
+        run=RunSpec(progress=False),
+        encoder=EncoderSpec(prdc_encoder="dinov2-vitl14"),
+    )
+    keys = ("fd_dinov2", "precision", "recall", "density", "coverage")
+    missing = [k for k in keys if isinstance(result.metrics[k], dict)]
+    assert len(missing) == unavailable
+    for k in missing:
+        assert f"{n} images per set cannot give" in result.metrics[k]["reason"]
