@@ -420,3 +420,18 @@ def test_cli_writes_the_report(tmp_path: Path) -> None:
     assert "<h1>T</h1>" in out.read_text(encoding="utf-8")
     res = CliRunner().invoke(main, ["report", str(root), "--out", str(out), "--overwrite"])
     assert res.exit_code == 0, res.output
+
+
+def test_feature_metrics_get_columns_arrows_and_charts(tmp_path: Path) -> None:
+    root = tmp_path / "features"
+    features = {"fd_dinov2": 400.0, "cmmd": 2.5, "precision": 0.6, "coverage": 0.4}
+    _result({**_metrics(0, 0), **features}, 0, "a").write(root / "a.json")
+    worse = {"fd_dinov2": 500.0, "cmmd": 3.0, "precision": 0.5, "coverage": 0.3}
+    _result({**_metrics(1, 0), **worse}, 0, "b").write(root / "b.json")
+    text = build_report(root)
+    page = Page(text)
+    header = [cells for _, table, cells in page.rows if table == "dataframe"][0]
+    for label in ("FD_DINOv2 ↓", "CMMD ↓", "Precision ↑", "Coverage ↑"):
+        assert label in header, header
+    charts = [i for i in page.images if i["section"] == "charts"]
+    assert len(charts) == len(METRIC_KEYS) + len(features)
