@@ -369,7 +369,8 @@ def _data_root(data: str | None, data_root: str | None, protocol: Protocol) -> s
     default=default_of(EncoderSpec, "cmmd_crop"),
     show_default=True,
     help="CMMD's crop: center-crop (the reference's; drops the sides of a wide frame) or "
-    "squash (the whole frame; not comparable with published CMMD)",
+    "squash (the whole frame; not comparable with published CMMD). On the protocols' square "
+    "images the two agree",
 )
 @click.option(
     "--prdc-encoder",

@@ -17,6 +17,8 @@ Modes (uint8 images in; pixels scaled to [0, 1] in float32, normalised with CLIP
 - ``center-crop`` (CMMD's): the largest centred square, its offsets rounded down as in CMMD's
   ``_center_crop_and_resize`` (``(h - s) // 2``), then PIL bicubic to 336×336. On a 2:1
   Cityscapes frame this throws away half the image: a quarter on the left, a quarter on the right.
+  (p2pbench's protocols score square images, the pix2pix protocol's 256×256 Cityscapes frames
+  included; on those the crop removes nothing and the two modes agree.)
 - ``squash``: the whole frame resized to 336×336 by PIL bicubic, aspect ratio not kept and no
   pixel thrown away. p2pbench's own: its CMMD values are not comparable with published ones.
 """

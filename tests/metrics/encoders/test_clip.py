@@ -153,3 +153,13 @@ def test_unknown_mode() -> None:
         build_encoder(NAME, "resize-and-crop")
     with pytest.raises(ValueError, match="unknown mode"):
         clip.preprocess(torch.zeros(1, 3, 4, 4, dtype=torch.uint8), "bogus")
+
+
+def test_on_square_images_center_crop_and_squash_agree() -> None:
+    """The protocols' images are square: there the crop removes nothing."""
+    from p2pbench.metrics.encoders.clip import preprocess
+
+    square = torch.randint(0, 256, (2, 3, 64, 64), dtype=torch.uint8)
+    assert torch.equal(preprocess(square, "center-crop"), preprocess(square, "squash"))
+    wide = torch.randint(0, 256, (1, 3, 64, 128), dtype=torch.uint8)
+    assert not torch.equal(preprocess(wide, "center-crop"), preprocess(wide, "squash"))
