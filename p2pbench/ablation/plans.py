@@ -10,6 +10,7 @@ reason, each variant that cannot work at the chosen size, before anything runs.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -224,6 +225,16 @@ def _train_data(options: AblationOptions, protocol: Protocol) -> str:
     return options.data
 
 
+def _check_split(config: TrainConfig, n_train: int | None) -> None:
+    """The trainer's batch-split rule for this process group, before any run trains (the last
+    batch of an epoch is checked where the number of training images is known: synthcity)."""
+    world = rank_and_world()[1]
+    n = n_train if n_train is not None and config.n_train is not None else None
+    steps_per_epoch = math.ceil(n / config.batch_size) if n else 0
+    whole = n is not None and (config.max_steps is None or config.max_steps >= steps_per_epoch)
+    check_batch_split(config.batch_size, n or 0, world, whole_epoch=whole)
+
+
 def plan_runs(plan: Plan, options: AblationOptions) -> PlannedAblation:
     """One TrainConfig per (variant, seed); variants that cannot run are refused with reasons."""
     protocol = plan_protocol(plan, options)
@@ -275,7 +286,7 @@ def plan_runs(plan: Plan, options: AblationOptions) -> PlannedAblation:
                 for seed in options.seeds
             ]
             for config in configs:  # under torchrun: every rank needs a sample of each batch
-                check_batch_split(config.batch_size, 0, rank_and_world()[1], whole_epoch=False)
+                _check_split(config, n_train)
         except ValueError as e:
             refused.append((variant.name, str(e)))
             continue

@@ -25,7 +25,7 @@ from p2pbench.ablation import (
 from p2pbench.ablation.runner import GROUND_TRUTH, RESULT
 from p2pbench.cli import checks
 from p2pbench.devices import check_device
-from p2pbench.distributed import gather_lists, is_main_process
+from p2pbench.distributed import gather_lists, is_main_process, rank_and_world
 from p2pbench.reporting.html import write_report
 
 
@@ -106,7 +106,7 @@ def run_ablation(
     if dry_run:
         return None
     if launcher == "slurm":
-        assert slurm is not None
+        assert slurm is not None  # refused under torchrun by the command
         jobs = submit_slurm(folder, slurm)
         for run_id, job in jobs.runs.items():
             click.echo(f"submitted {run_id}: job {job}")
@@ -215,6 +215,11 @@ def ablate_command(
         raise click.UsageError("--launcher slurm needs --slurm-partition")
     if launcher != "slurm" and slurm_partition:
         raise click.UsageError("--slurm-partition applies to --launcher slurm only")
+    if launcher == "slurm" and rank_and_world()[1] > 1:
+        raise click.UsageError(
+            "--launcher slurm submits jobs that start their own processes: run it once, not "
+            "under torchrun (--slurm-gpus sets the processes of each run)"
+        )
     if not dry_run:
         checks.output_dir(out, "--out", inputs=(data, data_root))
     options = AblationOptions(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -223,14 +224,15 @@ def _check_eval_options(
         "inception": inception,
         **{g: g in score.metrics and proto.task != "photo2labels" for g in FEATURE_GROUPS},
     }
-    for name, group in (
-        ("dinov2_encoder", "dinov2"),
-        ("dinov2_mode", "dinov2"),
-        ("cmmd_crop", "cmmd"),
-        ("prdc_encoder", "prdc"),
-    ):
-        _applies(name, groups[group], f"--metrics does not compute {group} on {proto.key}")
     used = {e for e, _ in encoder.feature_encoders(score.metrics).values()}
+    prdc_on = encoder.prdc_encoder if groups["prdc"] else ""
+    for name, applies, uses in (
+        ("dinov2", groups["dinov2"], "dinov2"),
+        ("dinov2_mode", groups["dinov2"] or prdc_on.startswith("dinov2-"), "a DINOv2 encoder"),
+        ("cmmd_crop", groups["cmmd"] or prdc_on.startswith("clip-"), "CLIP"),
+        ("prdc_encoder", groups["prdc"], "prdc"),
+    ):
+        _applies(name, bool(applies), f"--metrics computes nothing with {uses} on {proto.key}")
     for name, _ in encoder.weights:
         if name not in used:
             raise click.BadParameter(
@@ -279,6 +281,13 @@ def _encoder_weights(given: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
                 f"unknown encoder {name!r}; known: {', '.join(ENCODERS.names())}",
                 param_hint="--encoder-weights",
             )
+        if name == "inception-v3":
+            raise click.BadParameter(
+                "InceptionV3's weights are given with --inception-weights",
+                param_hint="--encoder-weights",
+            )
+        if not Path(path).expanduser().is_file():
+            raise click.BadParameter(f"{name}={path}: not a file", param_hint="--encoder-weights")
         pairs.append((name, path))
     return tuple(pairs)
 
@@ -349,7 +358,6 @@ def _data_root(data: str | None, data_root: str | None, protocol: Protocol) -> s
 )
 @click.option(
     "--dinov2",
-    "dinov2_encoder",
     type=click.Choice([n for n in ENCODERS.names() if n.startswith("dinov2-")]),
     default=default_of(EncoderSpec, "dinov2"),
     show_default=True,
@@ -440,7 +448,7 @@ def eval_command(
     fid_mode: str,
     inception_weights: str | None,
     reference_stats: str | None,
-    dinov2_encoder: str,
+    dinov2: str,
     dinov2_mode: str,
     cmmd_crop: str,
     prdc_encoder: str,
@@ -476,7 +484,7 @@ def eval_command(
         fid_mode,
         inception_weights,
         reference_stats,
-        dinov2=dinov2_encoder,
+        dinov2=dinov2,
         dinov2_mode=dinov2_mode,
         cmmd_crop=cmmd_crop,
         prdc_encoder=prdc_encoder,

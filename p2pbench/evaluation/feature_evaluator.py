@@ -61,12 +61,22 @@ class FeatureEvaluator:
             self.encoders[(name, mode)] = try_build_encoder(
                 name, mode, encoder.weights_for(name), device, channels_last=channels_last
             )
+        self._agree_on_availability()
         self.caches = {
             eid: FeatureCache(enc.describe())
             for eid, enc in self.encoders.items()
             if not isinstance(enc, Unavailable)
         }
         self.reset()
+
+    def _agree_on_availability(self) -> None:
+        """An encoder missing on any process (weights on one node only) is unavailable on
+        every process, so that all of them reach the same collectives."""
+        reasons = {eid: e.reason for eid, e in self.encoders.items() if isinstance(e, Unavailable)}
+        for rank, theirs in enumerate(gather_lists([reasons])):
+            for eid, reason in theirs.items():
+                if not isinstance(self.encoders[eid], Unavailable):
+                    self.encoders[eid] = Unavailable(f"unavailable on process {rank}: {reason}")
 
     def reset(self) -> None:
         self.fake: dict[EncoderId, list[tuple[int, Tensor]]] = {e: [] for e in self.caches}
@@ -78,12 +88,13 @@ class FeatureEvaluator:
         for eid, cache in self.caches.items():
             encode: FeatureEncoder = self.encoders[eid]  # type: ignore[assignment]
             fake = encode(images).cpu()
-            self.fake[eid] += zip(indices, fake, strict=True)
+            rows = [f.clone() for f in fake]  # own storage: a view would pickle the batch
+            self.fake[eid] += zip(indices, rows, strict=True)
             cached = cache.get_many(digests)
             todo = [i for i, c in enumerate(cached) if c is None]
             if todo:
                 fresh = encode(real[todo]).cpu()
-                for i, f in zip(todo, fresh, strict=True):
+                for i, f in zip(todo, [f.clone() for f in fresh], strict=True):
                     cache.put(digests[i], f)
                     cached[i] = f
             self.real[eid] += zip(indices, cached, strict=True)  # type: ignore[arg-type]

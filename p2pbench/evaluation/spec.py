@@ -70,8 +70,8 @@ class EncoderSpec:
     inception_weights: str | None = None  # else $P2PBENCH_INCEPTION_WEIGHTS, else the hub cache
     reference_stats: str | None = None  # a stats file or pytorch-fid .npz instead of the cache
     dinov2: str = "dinov2-vitl14"  # or dinov2-vitb14
-    dinov2_mode: str = "dgm-eval"  # dgm-eval, edm2, torch-fidelity
-    cmmd_crop: str = "center-crop"  # CMMD's; squash keeps the whole frame (not comparable)
+    dinov2_mode: str = "dgm-eval"  # dgm-eval, edm2, torch-fidelity (every DINOv2 use)
+    cmmd_crop: str = "center-crop"  # CMMD's; squash keeps the whole frame (every CLIP use)
     prdc_encoder: str = "vgg16-fc2"  # any feature encoder but inception-v3
     weights: tuple[tuple[str, str], ...] = ()  # (encoder name, weights file) pairs
 
@@ -100,8 +100,14 @@ class EncoderSpec:
         encoder and mode share its single pass."""
         chosen = {"dinov2": (self.dinov2, self.dinov2_mode)}
         chosen["cmmd"] = ("clip-vitl14-336", self.cmmd_crop)
-        prdc = self.prdc_encoder
-        chosen["prdc"] = (
-            chosen["dinov2"] if prdc == self.dinov2 else (prdc, ENCODERS.get(prdc).default_mode)
-        )
+        chosen["prdc"] = (self.prdc_encoder, self.mode_of(self.prdc_encoder))
         return {g: chosen[g] for g in ("dinov2", "cmmd", "prdc") if g in groups}
+
+    def mode_of(self, name: str) -> str:
+        """The mode encoder `name` runs in: `dinov2_mode` for DINOv2, `cmmd_crop` for CLIP
+        (whichever metric uses them), else its default."""
+        if name.startswith("dinov2-"):
+            return self.dinov2_mode
+        if name.startswith("clip-"):
+            return self.cmmd_crop
+        return ENCODERS.get(name).default_mode

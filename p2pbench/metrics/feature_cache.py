@@ -55,7 +55,11 @@ class FeatureCache:
             return None
         try:
             array = np.load(path, allow_pickle=False)
-        except (OSError, ValueError):
+        except Exception:  # truncated, empty, not a .npy: computed again and replaced
+            self.replaced += 1
+            return None
+        if not isinstance(array, np.ndarray):  # an .npz archive
+            array.close()
             self.replaced += 1
             return None
         if array.shape != (self.dim,) or array.dtype != np.float64:

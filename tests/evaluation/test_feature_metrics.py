@@ -199,7 +199,9 @@ def test_missing_weights_make_the_metrics_unavailable_and_require_fails(
     [
         (["--encoder-weights", "dinov2-vitl14"], "expected NAME=PATH"),
         (["--encoder-weights", "nope=x.pth"], "unknown encoder 'nope'"),
-        (["--encoder-weights", "clip-vitl14-336=x.pth"], "not used by the metrics"),
+        (["--encoder-weights", "dinov2-vitl14=/no/such.pth"], "/no/such.pth: not a file"),
+        (["--encoder-weights", "inception-v3=x.pth"], "given with --inception-weights"),
+        (["--encoder-weights", f"clip-vitl14-336={__file__}"], "not used by the metrics"),
         (["--cmmd-crop", "squash"], "--cmmd-crop has no effect"),
         (["--require", "cmmd"], "its group 'cmmd' is off"),
     ],
@@ -321,3 +323,55 @@ def test_too_few_images_make_those_metrics_unavailable_not_the_evaluation(
     assert len(missing) == unavailable
     for k in missing:
         assert f"{n} images per set cannot give" in result.metrics[k]["reason"]
+
+
+def test_gathered_features_own_their_storage(
+    stand_in: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What crosses processes is one row per image, never a view of its whole batch."""
+    sent: list[Any] = []
+
+    def recording(items: list[Any]) -> list[Any]:
+        sent.extend(items)
+        return list(items)
+
+    monkeypatch.setattr(feature_evaluator, "gather_lists", recording)
+    _evaluate(EncoderSpec(prdc_encoder="dinov2-vitl14"), batch_size=5)
+    rows = [t for item in sent if isinstance(item, tuple) for t in item if torch.is_tensor(t)]
+    assert len(rows) == 4 * N  # (real + generated) × 2 encoders
+    assert all(r.untyped_storage().nbytes() == r.numel() * r.element_size() for r in rows)
+
+
+def test_an_encoder_missing_on_another_process_is_unavailable_on_every_one(
+    stand_in: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Weights on one node only must not let the processes reach different collectives."""
+    calls: list[int] = []
+
+    def two_processes(items: list[Any]) -> list[Any]:
+        calls.append(1)
+        if len(calls) == 1:  # the availability exchange: process 1 lacks the CLIP weights
+            return [*items, {("clip-vitl14-336", "center-crop"): "no weights on node 2"}]
+        return list(items)
+
+    monkeypatch.setattr(feature_evaluator, "gather_lists", two_processes)
+    result = _evaluate(EncoderSpec())
+    assert result.metrics["cmmd"]["reason"] == ("unavailable on process 1: no weights on node 2")
+    assert isinstance(result.metrics["fd_dinov2"], float)
+
+
+def test_dinov2_mode_and_cmmd_crop_follow_the_encoder_into_prdc(stand_in: dict[str, Any]) -> None:
+    spec = EncoderSpec(prdc_encoder="dinov2-vitb14", dinov2_mode="edm2", cmmd_crop="squash")
+    assert spec.feature_encoders(("dinov2", "prdc")) == {
+        "dinov2": ("dinov2-vitl14", "edm2"),
+        "prdc": ("dinov2-vitb14", "edm2"),
+    }
+    clip = EncoderSpec(prdc_encoder="clip-vitl14-336", cmmd_crop="squash")
+    assert clip.feature_encoders(("cmmd", "prdc"))["prdc"] == ("clip-vitl14-336", "squash")
+    cli = CliRunner().invoke(
+        main,
+        ["eval", "--real", "--data", PROTOCOL, "--metrics", "prdc", "--prdc-encoder",
+         "dinov2-vitb14", "--dinov2-mode", "edm2", "--limit", "4", "--allow-partial-split",
+         "--quiet"],
+    )  # fmt: skip
+    assert cli.exit_code == 0, cli.output

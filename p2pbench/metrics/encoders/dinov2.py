@@ -27,6 +27,7 @@ timm adds it as is. ``forward_features(x)[:, 0]`` is then the hub's ``x_norm_cls
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -214,4 +215,5 @@ def build(
     model = model.eval().requires_grad_(False).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    return DINOv2Encoder(info, mode, model, loaded, device, channels_last)
+    provenance = dataclasses.replace(loaded, state_dict={})  # the tensors live in the model
+    return DINOv2Encoder(info, mode, model, provenance, device, channels_last)

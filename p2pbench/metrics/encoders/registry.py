@@ -4,7 +4,8 @@ Each entry states its network, feature layer and dimension, its named preprocess
 of them reproduce a reference implementation, and which are p2pbench's own and not comparable
 with published numbers), and where its weights are found (`weights.WeightsSpec`). `build_encoder`
 loads the weights (never downloading) and returns a `FeatureEncoder`: uint8 images in, float64
-features out, one forward pass per image.
+features out; each image passes through the network once (DINOv2 runs a batch in one call,
+CLIP and VGG16 one image at a time, so that their features never depend on the batch).
 
 - ``inception-v3``: TF 2015-12-05 InceptionV3, pool3 (FID's), 2048-d; tf, pytorch-fid, clean.
 - ``dinov2-vitl14`` / ``dinov2-vitb14``: DINOv2 ViT-L/14 / ViT-B/14, the CLS token after the
@@ -57,7 +58,7 @@ class EncoderInfo:
 
 
 class FeatureEncoder(Protocol):
-    """uint8 N×3×H×W images → float64 N×dim features, one forward pass per image."""
+    """uint8 N×3×H×W images → float64 N×dim features; each image passes through once."""
 
     info: EncoderInfo
     mode: str

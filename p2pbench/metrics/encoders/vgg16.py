@@ -14,6 +14,7 @@ returned in float64.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
@@ -81,9 +82,10 @@ class VGG16Encoder:
         channels_last: bool = False,
     ) -> None:
         info.check_mode(mode)
-        self.info, self.mode, self.weights, self.device = info, mode, weights, device
+        self.info, self.mode, self.device = info, mode, device
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.net = vgg16_fc2(weights).to(device, memory_format=self.memory_format)
+        self.weights = dataclasses.replace(weights, state_dict={})  # the tensors live in the net
 
     def _one(self, image: Tensor) -> Tensor:
         x = preprocess_torch_fidelity(image[None].to(self.device))

@@ -87,14 +87,14 @@ def find_weights(
 ) -> tuple[Path, str]:
     """(file, how it was found) by the lookup order; `EncoderWeightsNotFound` if none."""
     if path is not None:
-        if Path(path).is_file():
-            return Path(path), "argument"
+        if Path(path).expanduser().is_file():
+            return Path(path).expanduser(), "argument"
         raise EncoderWeightsNotFound(
             _not_found(name, spec, [f"--encoder-weights {name}={path}: not a file"])
         )
     if env := os.environ.get(spec.env):
-        if Path(env).is_file():
-            return Path(env), f"${spec.env}"
+        if Path(env).expanduser().is_file():
+            return Path(env).expanduser(), f"${spec.env}"
         raise EncoderWeightsNotFound(_not_found(name, spec, [f"${spec.env}={env}: not a file"]))
     looked = [f"--encoder-weights {name}=PATH: not given", f"${spec.env}: not set"]
     hub = hub_checkpoints_dir()
@@ -104,11 +104,20 @@ def find_weights(
         looked.append(f"{hub / file}: not found")
     if (hf := spec.hf_cache_dir()) is not None:
         for file in spec.hf_files:
-            found = sorted(hf.glob(f"snapshots/*/{file}"))
-            if found:
-                return found[-1], "Hugging Face cache"
+            if (found := _hf_snapshot_file(hf, file)) is not None:
+                return found, "Hugging Face cache"
             looked.append(f"{hf}/snapshots/*/{file}: not found")
     raise EncoderWeightsNotFound(_not_found(name, spec, looked))
+
+
+def _hf_snapshot_file(repo_dir: Path, file: str) -> Path | None:
+    """`file` in the snapshot that ``refs/main`` names (what ``from_pretrained`` loads), else in
+    the most recently modified snapshot holding it."""
+    ref = repo_dir / "refs" / "main"
+    if ref.is_file() and (repo_dir / "snapshots" / ref.read_text().strip() / file).is_file():
+        return repo_dir / "snapshots" / ref.read_text().strip() / file
+    found = sorted(repo_dir.glob(f"snapshots/*/{file}"), key=lambda p: p.stat().st_mtime)
+    return found[-1] if found else None
 
 
 def _not_found(name: str, spec: WeightsSpec, looked: list[str]) -> str:

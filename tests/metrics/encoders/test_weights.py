@@ -65,3 +65,22 @@ def test_torchscript_and_pickled_code_are_refused(homes: Path) -> None:
     torch.save({"w": torch.ones(2), "code": Path("x")}, homes / "obj.pth")
     with pytest.raises(EncoderWeightsError, match="other than tensors"):
         load_weights("net", SPEC, homes / "obj.pth")
+
+
+def test_the_hugging_face_snapshot_is_the_one_refs_main_names(homes: Path) -> None:
+    repo = homes / "hf" / "hub" / "models--org--net"
+    for commit in ("aaa", "zzz"):
+        path = repo / "snapshots" / commit / "model.safetensors"
+        path.parent.mkdir(parents=True)
+        save_file({"w": torch.ones(1)}, str(path))
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("aaa")
+    assert find_weights("net", SPEC)[0].parent.name == "aaa"
+
+
+def test_a_home_relative_path_is_expanded(homes: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(homes))
+    torch.save({"w": torch.ones(2)}, homes / "w.pth")
+    assert find_weights("net", SPEC, "~/w.pth") == (homes / "w.pth", "argument")
+    monkeypatch.setenv(SPEC.env, "~/w.pth")
+    assert find_weights("net", SPEC) == (homes / "w.pth", f"${SPEC.env}")
