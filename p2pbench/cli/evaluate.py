@@ -368,8 +368,8 @@ def _data_root(data: str | None, data_root: str | None, protocol: Protocol) -> s
     type=click.Choice(encoder_info("dinov2-vitl14").modes),
     default=default_of(EncoderSpec, "dinov2_mode"),
     show_default=True,
-    help="FD_DINOv2 preprocessing: dgm-eval (PIL bicubic), edm2 (torch bicubic, antialias), "
-    "torch-fidelity (TF1 bilinear): three different numbers",
+    help="DINOv2 preprocessing (FD_DINOv2, and prdc over DINOv2): dgm-eval (PIL bicubic), "
+    "edm2 (torch bicubic, antialias), torch-fidelity (TF1 bilinear): three different numbers",
 )
 @click.option(
     "--cmmd-crop",
