@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from p2pbench.metrics.encoders.registry import EncoderInfo
+from p2pbench.metrics.encoders.registry import EncoderInfo, describe_encoder
 from p2pbench.metrics.encoders.weights import EncoderWeightsError
 from p2pbench.metrics.inception import InceptionExtractor
 from p2pbench.metrics.inception_weights import InceptionWeightsError, load_inception_weights
@@ -24,15 +24,7 @@ class InceptionEncoder:
         return self.extractor(images).pool3
 
     def describe(self) -> dict[str, Any]:
-        return {
-            "encoder": self.info.name,
-            "network": self.info.network,
-            "layer": self.info.layer,
-            "dim": self.info.dim,
-            "mode": self.mode,
-            "comparable_with": self.info.comparable.get(self.mode),
-            "weights": self.extractor.weights.provenance(),
-        }
+        return describe_encoder(self, self.extractor.weights)
 
 
 def build(

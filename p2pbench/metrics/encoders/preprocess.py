@@ -29,14 +29,6 @@ def pil_resize(x: Tensor, size: tuple[int, int], resample: Image.Resampling) -> 
     return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).contiguous().to(x.device)
 
 
-def center_crop_square(x: Tensor) -> Tensor:
-    """The largest centred square (PIL/torchvision rounding: offsets round half up)."""
-    h, w = x.shape[-2:]
-    s = min(h, w)
-    top, left = int(round((h - s) / 2.0)), int(round((w - s) / 2.0))
-    return x[..., top : top + s, left : left + s]
-
-
 def torch_bicubic(x: Tensor, size: tuple[int, int], *, antialias: bool) -> Tensor:
     """float32 bicubic resize of a float tensor (no clamping, no rounding)."""
     return F.interpolate(x, size=size, mode="bicubic", align_corners=False, antialias=antialias)

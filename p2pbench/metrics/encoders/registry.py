@@ -29,6 +29,7 @@ from torch import Tensor
 
 from p2pbench.metrics.availability import Unavailable
 from p2pbench.metrics.encoders.weights import EncoderWeightsError, LoadedWeights, WeightsSpec
+from p2pbench.metrics.inception_weights import InceptionWeights
 from reference_models.registry import Registry
 
 
@@ -72,7 +73,9 @@ Builder = Callable[..., FeatureEncoder]
 """builder(info, mode, weights: LoadedWeights, device, *, channels_last) → FeatureEncoder"""
 
 
-def describe_encoder(encoder: FeatureEncoder, weights: LoadedWeights) -> dict[str, Any]:
+def describe_encoder(
+    encoder: FeatureEncoder, weights: LoadedWeights | InceptionWeights
+) -> dict[str, Any]:
     """The provenance of an encoder's features: network, layer, mode, comparability, weights."""
     info = encoder.info
     return {

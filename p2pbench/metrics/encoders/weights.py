@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from p2pbench.base import load_tensors, sha256_file
+from p2pbench.metrics.inception_weights import hub_checkpoints_dir
 
 HASHED_NAME = re.compile(r"-([0-9a-f]{8,64})\.(pth|pt)$")
 
@@ -76,10 +76,6 @@ class LoadedWeights:
             "found_by": self.found_by,
             "official": self.official,
         }
-
-
-def hub_checkpoints_dir() -> Path:
-    return Path(torch.hub.get_dir()) / "checkpoints"
 
 
 def find_weights(
