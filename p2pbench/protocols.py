@@ -24,7 +24,8 @@ from p2pbench.data import SYNTHCITY_CLASSES
 from p2pbench.data.aligned import list_aligned
 from p2pbench.data.colour_labels import ClassTable
 from p2pbench.data.synthcity.dataset import parse_synthcity_name
-from reference_models import TEST_TIME_MODES, Registry
+from p2pbench.registry import Registry
+from reference_models import TEST_TIME_MODES
 
 QUANTIZATION = "round-half-even"
 """uint8 = round((clamp(x, -1, 1) + 1) / 2 * 255), halves to even (p2pbench.data.quantize_uint8)."""

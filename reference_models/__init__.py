@@ -1,5 +1,6 @@
 """The networks of the pix2pix paper: generator and discriminator registries, checkpoints."""
 
+from p2pbench.registry import Registry, UnknownNameError
 from reference_models.checkpoint import (
     CheckpointError,
     LoadedGenerator,
@@ -22,7 +23,6 @@ from reference_models.generators import (
     generator_size,
 )
 from reference_models.inference import TEST_TIME_MODES, generation_mode, sample_seed, translate
-from reference_models.registry import Registry, UnknownNameError
 
 __all__ = [
     "DISCRIMINATORS",

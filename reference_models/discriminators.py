@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from p2pbench.registry import Registry, config_from_options
 from reference_models.init import init_paper_weights
 from reference_models.layers import NORMS, conv_bias, make_norm
-from reference_models.registry import Registry, config_from_options
 
 
 @dataclass(frozen=True)

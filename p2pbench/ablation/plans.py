@@ -19,9 +19,10 @@ from p2pbench.data import SYNTHCITY_DEFAULT_N
 from p2pbench.data.synthcity.dataset import parse_synthcity_name
 from p2pbench.distributed import rank_and_world
 from p2pbench.protocols import Protocol, get_protocol, resolve
+from p2pbench.registry import Registry
 from p2pbench.train import TrainConfig
 from p2pbench.train.ddp import check_batch_split
-from reference_models import GENERATORS, Registry
+from reference_models import GENERATORS
 
 
 @dataclass(frozen=True)

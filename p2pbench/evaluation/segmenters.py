@@ -28,7 +28,7 @@ from fcn.weights import find_official_weights, load_fcn8s, read_converted
 from p2pbench.base import sha256_file
 from p2pbench.data import SYNTHCITY_CLASSES, build_dataset, quantize_uint8
 from p2pbench.protocols import USER_SEGMENTER_PREFIX
-from reference_models import Registry
+from p2pbench.registry import Registry
 
 WEIGHTS_DIR = Path(fcn.__file__).resolve().parent / "weights"  # package data of fcn
 

@@ -48,7 +48,7 @@ from p2pbench.metrics.inception_weights import (
     InceptionWeightsError,
     load_inception_weights,
 )
-from reference_models.registry import Registry
+from p2pbench.registry import Registry
 
 SIZE = 299
 NETWORK = "inception-v3-tf-2015-12-05"

@@ -27,7 +27,7 @@ from p2pbench.metrics.inception import (
     clean_resize,
     try_build_extractor,
 )
-from reference_models.registry import UnknownNameError
+from p2pbench.registry import UnknownNameError
 
 HAS_PYTORCH_FID = importlib.util.find_spec("pytorch_fid") is not None
 HAS_CLEAN_FID = importlib.util.find_spec("cleanfid") is not None

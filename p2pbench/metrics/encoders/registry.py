@@ -30,7 +30,7 @@ from torch import Tensor
 from p2pbench.metrics.availability import Unavailable
 from p2pbench.metrics.encoders.weights import EncoderWeightsError, LoadedWeights, WeightsSpec
 from p2pbench.metrics.inception_weights import InceptionWeights
-from reference_models.registry import Registry
+from p2pbench.registry import Registry
 
 
 @dataclass(frozen=True)
