@@ -6,6 +6,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import fields
 from typing import Any, Generic, TypeVar
 
+from p2pbench.errors import BadInputError
+
 T = TypeVar("T")
 C = TypeVar("C")
 
@@ -24,7 +26,7 @@ def config_from_options(cls: type[C], options: Mapping[str, Any], kind: str) -> 
     return cls(**options)
 
 
-class UnknownNameError(KeyError):
+class UnknownNameError(BadInputError, KeyError):
     """Raised when a name is not registered; the message lists the valid names."""
 
     def __str__(self) -> str:  # KeyError quotes its argument; show the message as written
