@@ -21,6 +21,8 @@ Schema `p2pbench-result`, version 1 (keys in this order in the file):
   `test_time_mode`, `data_sha256` (every scored input and label, in sample order), one section
   per evaluator (`segmenter`, `paired`, `inception`), `command` (argv), `created` (UTC)
 - optional `variant`: a row label for tables; other keys a user adds are kept as they are
+- optional `ablation` and `samples`: the run of an ablation this result is
+  (`p2pbench.records.AblationRun`) and the images it saved (`p2pbench.records.SampleFiles`)
 """
 
 from __future__ import annotations
@@ -34,14 +36,16 @@ from pathlib import Path
 from typing import Any
 
 from p2pbench.base import atomic_write_text
+from p2pbench.errors import BadInputError
+from p2pbench.records import AblationRun, RecordError, SampleFiles
 
 SCHEMA = "p2pbench-result"
 SCHEMA_VERSION = 1
 _REQUIRED = ("protocol", "task", "source", "n_images", "limit", "metrics", "provenance")
-_OPTIONAL = ("missing", "partial_split", "counts", "per_image", "variant")
+_OPTIONAL = ("missing", "partial_split", "counts", "per_image", "variant", "ablation", "samples")
 
 
-class ResultError(ValueError):
+class ResultError(BadInputError, ValueError):
     """A result file is missing, malformed, or of an unknown schema version."""
 
 
@@ -61,6 +65,8 @@ class Result:
     counts: dict[str, Any] = field(default_factory=dict)
     per_image: list[dict[str, Any]] | None = None
     variant: str | None = None
+    ablation: AblationRun | None = None
+    samples: tuple[SampleFiles, ...] | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # unknown top-level keys, kept
     path: str | None = field(default=None, compare=False)  # the file it was read from
 
@@ -79,6 +85,31 @@ class Result:
     @property
     def protocol_digest(self) -> str:
         return str(self.protocol["digest"])
+
+    @property
+    def comparable_key(self) -> ComparableKey:
+        """What two results must share to be compared: task, protocol, digest, image count."""
+        return ComparableKey(self.task, self.protocol_key, self.protocol_digest, self.n_images)
+
+    @property
+    def train_seed(self) -> int | None:
+        """The training seed of the run scored: the ablation block's, else the trainer's run
+        config (`source.run.seed`), else a top-level `seed` a user added; None if unknown."""
+        if self.ablation is not None and self.ablation.seed is not None:
+            return self.ablation.seed
+        run = self.source.get("run")
+        if isinstance(run, dict) and _is_int(run.get("seed")):
+            return int(run["seed"])
+        seed = self.extra.get("seed")
+        return int(seed) if _is_int(seed) else None
+
+    @property
+    def run_id(self) -> str | None:
+        """The ablation run id this result belongs to (None: not an ablation run)."""
+        if self.ablation is not None and self.ablation.run_id is not None:
+            return self.ablation.run_id
+        run_id = self.extra.get("run_id")
+        return run_id if isinstance(run_id, str) else None
 
     def value(self, metric: str) -> float | None:
         """The metric's number, or None when it is absent or recorded as unavailable."""
@@ -106,7 +137,12 @@ class Result:
         )
         if self.variant is not None:
             data["variant"] = self.variant
-        return copy.deepcopy({**data, **self.extra})
+        data.update(self.extra)
+        if self.ablation is not None:
+            data["ablation"] = self.ablation.to_dict()
+        if self.samples is not None:
+            data["samples"] = [s.to_dict() for s in self.samples]
+        return copy.deepcopy(data)
 
     def to_json(self) -> str:
         """JSON text; NaN or infinity anywhere is an error (they are not JSON)."""
@@ -151,6 +187,21 @@ class Result:
             raise ResultError(f"{where}: variant must be a string")
         known = {"schema", "schema_version", *_REQUIRED, *_OPTIONAL}
         try:
+            ablation = (
+                None
+                if data.get("ablation") is None
+                else AblationRun.from_dict(data["ablation"], where="ablation")
+            )
+            if data.get("samples") is not None and not isinstance(data["samples"], list):
+                raise RecordError("samples must be a list")
+            samples = (
+                None
+                if data.get("samples") is None
+                else tuple(
+                    SampleFiles.from_dict(x, where=f"samples[{i}]")
+                    for i, x in enumerate(data["samples"])
+                )
+            )
             return cls(
                 protocol=data["protocol"],
                 task=data["task"],
@@ -164,10 +215,12 @@ class Result:
                 counts=dict(data.get("counts") or {}),
                 per_image=data.get("per_image"),
                 variant=data.get("variant"),
+                ablation=ablation,
+                samples=samples,
                 extra={k: v for k, v in data.items() if k not in known},
                 path=path,
             )
-        except ResultError as e:
+        except (ResultError, RecordError) as e:
             raise ResultError(f"{where}: {e}") from None
 
     @classmethod
@@ -177,6 +230,26 @@ class Result:
         except (json.JSONDecodeError, ValueError) as e:
             raise ResultError(f"{where} is not valid JSON: {e}") from None
         return cls.from_dict(data, where=where, path=path)
+
+
+@dataclass(frozen=True)
+class ComparableKey:
+    """Results with equal keys may share a table, a summary or a check."""
+
+    task: str
+    protocol_key: str
+    protocol_digest: str
+    n_images: int
+
+    def describe(self) -> str:
+        return (
+            f"task {self.task}, protocol {self.protocol_key} (digest "
+            f"{self.protocol_digest[:12]}), {self.n_images} images"
+        )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _reject_constant(name: str) -> float:

@@ -19,6 +19,7 @@ from typing import Any
 
 from p2pbench.ablation import runner
 from p2pbench.distributed import init_from_environment, shutdown
+from p2pbench.records import GROUND_TRUTH_VARIANT
 
 LAUNCHERS = ("local", "slurm")
 
@@ -121,7 +122,7 @@ def submit_slurm(out: str | Path, options: SlurmOptions) -> SubmittedJobs:
     executor.update_parameters(**options.parameters(name))
     jobs = {run_id: executor.submit(slurm_run, str(out), run_id) for run_id in pending}
     gt_job = None
-    if not (out / runner.GROUND_TRUTH / runner.RESULT).is_file():
+    if not (out / GROUND_TRUTH_VARIANT / runner.RESULT).is_file():
         executor.update_parameters(tasks_per_node=1)
         gt_job = executor.submit(slurm_ground_truth, str(out))
     waits = [j.job_id for j in jobs.values()] + ([gt_job.job_id] if gt_job else [])

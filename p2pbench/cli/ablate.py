@@ -22,10 +22,11 @@ from p2pbench.ablation import (
     sample_ids_for,
     submit_slurm,
 )
-from p2pbench.ablation.runner import GROUND_TRUTH, RESULT
+from p2pbench.ablation.runner import RESULT
 from p2pbench.cli import checks
 from p2pbench.devices import check_device
 from p2pbench.distributed import gather_lists, is_main_process, rank_and_world
+from p2pbench.records import GROUND_TRUTH_VARIANT
 from p2pbench.reporting.html import write_report
 
 
@@ -89,7 +90,7 @@ def run_ablation(
         done = len(planned.runs) - len(pending or ())
         if done and main:
             click.echo(f"{done} of {len(planned.runs)} runs already finished: skipped", err=True)
-    gt_done = (folder / GROUND_TRUTH / RESULT).is_file()
+    gt_done = (folder / GROUND_TRUTH_VARIANT / RESULT).is_file()
     if pending == [] and gt_done:
         if main:
             click.echo("every run is finished: only the summary is written", err=True)

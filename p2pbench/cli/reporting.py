@@ -22,9 +22,9 @@ from p2pbench.reporting.check import (
     render_junit_error,
     render_markdown,
 )
-from p2pbench.reporting.formats import FORMATS, render_table
+from p2pbench.reporting.formats import FORMATS
 from p2pbench.reporting.html import write_report
-from p2pbench.reporting.tables import build_table, load_results
+from p2pbench.reporting.tables import build_table, load_results, render_table
 from p2pbench.results import ResultError, read_result
 
 

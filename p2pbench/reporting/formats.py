@@ -1,24 +1,22 @@
-"""Renderings of a `p2pbench.reporting.tables.Table`: Markdown, LaTeX (booktabs), CSV and HTML.
+"""The one table writer: a `TextTable` as Markdown, LaTeX (booktabs), CSV or HTML.
 
-Our rows show `mean ± std` (std only when n > 1) with `Table.decimals` digits, the paper's rows
-their published precision. Per metric column the best of our rows is bold (the higher or the
-lower value, as the metric's direction says; ties at the displayed precision are all bold).
-The paper's rows are context and never bold. CSV is data: unformatted means, stds and n.
+Every table p2pbench prints (`p2pbench table`, an ablation's summary, the report's tables) is
+first built as a `TextTable`: a caption, a header, rows of cells (plain text, with a bold and a
+significance-mark flag), groups of rows separated by a rule, notes, and the unformatted data
+that CSV writes. The writers only escape and lay out; they never decide what a cell says.
 """
 
 from __future__ import annotations
 
 import html
-import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
 
-from p2pbench.metrics.keys import HIGHER, METRICS
-from p2pbench.reporting.tables import Table
+from p2pbench.errors import BadInputError
 
 FORMATS = ("md", "latex", "csv", "html")
+_ALIASES = {"markdown": "md"}
 _LATEX_ESCAPES = {
     "\\": r"\textbackslash{}",
     "&": r"\&",
@@ -30,13 +28,21 @@ _LATEX_ESCAPES = {
     "}": r"\}",
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
     "×": r"$\times$",
     "±": r"$\pm$",
     "↑": r"$\uparrow$",
     "↓": r"$\downarrow$",
     "→": r"$\rightarrow$",
     "–": "--",
+    "−": "$-$",
+    "Δ": r"$\Delta$",
 }
+
+
+class TableFormatError(BadInputError, ValueError):
+    """An unknown output format was asked for."""
 
 
 def latex_escape(text: str) -> str:
@@ -44,120 +50,128 @@ def latex_escape(text: str) -> str:
     return "".join(_LATEX_ESCAPES.get(c, c) for c in text)
 
 
+def markdown_escape(text: str) -> str:
+    """`text` safe inside a Markdown table cell."""
+    return text.replace("|", r"\|")
+
+
 @dataclass(frozen=True)
-class _Markup:
-    escape: Callable[[str], str]
-    bold: Callable[[str], str]
+class Cell:
+    """One cell's text; `bold` for the best value of a column, `marked` for a significant
+    difference (a star)."""
+
+    text: str
+    bold: bool = False
+    marked: bool = False
 
 
-_MARKUP = {
-    "md": _Markup(lambda s: s.replace("|", r"\|"), lambda s: f"**{s}**"),
-    "latex": _Markup(latex_escape, lambda s: rf"\textbf{{{s}}}"),
-    "html": _Markup(html.escape, lambda s: f"<b>{s}</b>"),
-}
+@dataclass(frozen=True)
+class TextTable:
+    """A table ready to write (see the module docstring).
+
+    `groups[i]` is the group of row i: a rule is drawn where it changes. The first
+    `text_columns` columns are left-aligned, the others right-aligned. `data` is what CSV
+    writes, unformatted. `html_class` names the table in HTML (the report's CSS uses it).
+    """
+
+    caption: str
+    header: tuple[str, ...]
+    rows: tuple[tuple[Cell, ...], ...]
+    data: pd.DataFrame
+    notes: tuple[str, ...] = ()
+    groups: tuple[int, ...] = ()
+    text_columns: int = 1
+    html_class: str = "p2pbench-table"
+
+    def __post_init__(self) -> None:
+        width = len(self.header)
+        bad = [i for i, row in enumerate(self.rows) if len(row) != width]
+        if bad:
+            raise ValueError(f"rows {bad} do not have the header's {width} cells")
+        if self.groups and len(self.groups) != len(self.rows):
+            raise ValueError(f"{len(self.groups)} groups for {len(self.rows)} rows")
+
+    def rule_before(self, i: int) -> bool:
+        return bool(self.groups) and i > 0 and self.groups[i] != self.groups[i - 1]
 
 
-def render_table(table: Table, fmt: str) -> str:
-    """`table` as text in `fmt` (one of FORMATS)."""
-    if fmt == "csv":
-        return _csv(table)
-    if fmt not in _MARKUP:
-        raise ValueError(f"unknown table format {fmt!r}; valid: {', '.join(FORMATS)}")
-    header, rows = _cells(table, _MARKUP[fmt])
-    if fmt == "md":
-        return _markdown(table, header, rows)
-    if fmt == "latex":
-        return _latex(table, header, rows)
-    return _html(table, header, rows)
+def check_format(fmt: str, what: str = "table") -> str:
+    """The canonical name of `fmt` (`markdown` is `md`), or an error listing the formats."""
+    fmt = _ALIASES.get(fmt, fmt)
+    if fmt not in FORMATS:
+        raise TableFormatError(f"unknown {what} format {fmt!r}; valid: {', '.join(FORMATS)}")
+    return fmt
 
 
-def best_flags(table: Table) -> dict[str, list[bool]]:
-    """Per metric, which rows are bold: the best of ours at the displayed precision."""
-    frame, flags = table.frame, {}
-    ours = frame["origin"] == "ours"
-    for m in table.metrics:
-        shown = frame[m].round(table.decimals)
-        best = shown[ours].max() if table.directions[m] == HIGHER else shown[ours].min()
-        flags[m] = (
-            [bool(f) for f in ours & shown.eq(best)] if pd.notna(best) else [False] * len(frame)
-        )
-    return flags
+def write_table(table: TextTable, fmt: str, what: str = "table") -> str:
+    """`table` as text in `fmt` (one of FORMATS, or `markdown`)."""
+    writer = {"md": _markdown, "latex": _latex, "csv": _csv, "html": _html}
+    return writer[check_format(fmt, what)](table)
 
 
-def _header(table: Table) -> list[str]:
-    origin = ["origin"] if _has_paper(table) else []
-    labels = [f"{METRICS[m].label} {METRICS[m].arrow}" for m in table.metrics]
-    return ["variant", *origin, "n", *labels]
+def _cell(cell: Cell, fmt: str) -> str:
+    text = _ESCAPE[fmt](cell.text)
+    if cell.bold:
+        text = {"md": "**{}**", "latex": r"\textbf{{{}}}", "html": "<b>{}</b>"}[fmt].format(text)
+    if cell.marked:
+        text += {"md": "*", "latex": "$^{*}$", "html": "<sup>*</sup>"}[fmt]
+    return text
 
 
-def _cells(table: Table, markup: _Markup) -> tuple[list[str], list[list[str]]]:
-    """Escaped header and body cells, bold applied."""
-    flags = best_flags(table)
-    rows = []
-    for i, row in enumerate(table.frame.to_dict("records")):
-        paper = row["origin"] == "paper"
-        digits = table.reference_decimals if paper else table.decimals
-        cells = [markup.escape(str(row["variant"]))]
-        cells += [markup.escape(row["origin"])] if _has_paper(table) else []
-        cells.append("" if paper else str(row["n"]))
-        for m in table.metrics:
-            text = _value(row[m], row.get(f"{m}_std", math.nan), digits)
-            cells.append(markup.bold(markup.escape(text)) if flags[m][i] else markup.escape(text))
-        rows.append(cells)
-    return [markup.escape(h) for h in _header(table)], rows
+_ESCAPE = {"md": markdown_escape, "latex": latex_escape, "html": html.escape}
 
 
-def _value(mean: float, std: float, digits: int) -> str:
-    if pd.isna(mean):
-        return "–"
-    return f"{mean:.{digits}f}" + ("" if pd.isna(std) else f" ± {std:.{digits}f}")
+def _body(table: TextTable, fmt: str) -> list[list[str]]:
+    return [[_cell(c, fmt) for c in row] for row in table.rows]
 
 
-def _has_paper(table: Table) -> bool:
-    return bool((table.frame["origin"] == "paper").any())
-
-
-def _markdown(table: Table, header: list[str], rows: list[list[str]]) -> str:
-    n_text = len(header) - len(table.metrics)
-    align = [":--"] * (n_text - 1) + ["--:"] * (len(table.metrics) + 1)
-    lines = [f"Table: {_MARKUP['md'].escape(table.caption)}", ""]
-    lines += ["| " + " | ".join(r) + " |" for r in (header, align, *rows)]
-    lines += [""] + [f"Note: {n}" for n in table.notes]
-    return "\n".join(lines).rstrip() + "\n"
-
-
-def _latex(table: Table, header: list[str], rows: list[list[str]]) -> str:
-    esc = _MARKUP["latex"].escape
-    n_text = len(header) - len(table.metrics)
-    lines = [
-        r"\begin{table}[t]",
-        r"\centering",
-        rf"\caption{{{esc(table.caption)}}}",
-        r"\begin{tabular}{" + "l" * (n_text - 1) + "r" * (len(table.metrics) + 1) + "}",
-        r"\toprule",
-        " & ".join(header) + r" \\",
-        r"\midrule",
-    ]
-    origins = list(table.frame["origin"])
-    for i, cells in enumerate(rows):
-        if i and origins[i] != origins[i - 1]:
-            lines.append(r"\midrule")
-        lines.append(" & ".join(cells) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
-    lines += [f"% Note: {n}" for n in table.notes]
+def _markdown(table: TextTable) -> str:
+    header = [markdown_escape(h) for h in table.header]
+    n_right = len(header) - table.text_columns
+    align = [":--"] * table.text_columns + ["--:"] * n_right
+    lines = [f"Table: {markdown_escape(table.caption)}", ""]
+    lines += ["| " + " | ".join(r) + " |" for r in (header, align, *_body(table, "md"))]
+    if table.notes:
+        lines += [""] + [f"Note: {markdown_escape(n)}" for n in table.notes]
     return "\n".join(lines) + "\n"
 
 
-def _html(table: Table, header: list[str], rows: list[list[str]]) -> str:
-    frame = pd.DataFrame(rows, columns=header)
-    text = frame.to_html(index=False, escape=False, border=0)
-    opening = text.index(">") + 1
-    caption = f"\n  <caption>{html.escape(table.caption)}</caption>"
-    notes = "".join(f"<p>Note: {html.escape(n)}</p>\n" for n in table.notes)
-    return text[:opening] + caption + text[opening:] + "\n" + notes
+def _latex(table: TextTable) -> str:
+    n_right = len(table.header) - table.text_columns
+    lines = [
+        r"\begin{table}[t]",
+        r"\centering",
+        rf"\caption{{{latex_escape(table.caption)}}}",
+        r"\begin{tabular}{" + "l" * table.text_columns + "r" * n_right + "}",
+        r"\toprule",
+        " & ".join(latex_escape(h) for h in table.header) + r" \\",
+        r"\midrule",
+    ]
+    for i, cells in enumerate(_body(table, "latex")):
+        if table.rule_before(i):
+            lines.append(r"\midrule")
+        lines.append(" & ".join(cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    lines += [r"\par\smallskip{\footnotesize " + latex_escape(n) + "}" for n in table.notes]
+    lines.append(r"\end{table}")
+    return "\n".join(lines) + "\n"
 
 
-def _csv(table: Table) -> str:
-    frame = table.frame
-    columns = ["variant", "origin", "n", *table.metrics, *(f"{m}_std" for m in table.metrics)]
-    return frame.reindex(columns=columns).to_csv(index=False, lineterminator="\n")
+def _html(table: TextTable) -> str:
+    esc = html.escape
+    head = "".join(f"<th>{esc(h)}</th>" for h in table.header)
+    body = []
+    for i, cells in enumerate(_body(table, "html")):
+        rule = ' class="rule"' if table.rule_before(i) else ""
+        body.append(f"    <tr{rule}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    notes = "".join(f'  <p class="note">Note: {esc(n)}</p>\n' for n in table.notes)
+    return (
+        f'<div class="p2pbench-table">\n<table class="{esc(table.html_class)}">\n'
+        f"  <caption>{esc(table.caption)}</caption>\n"
+        f"  <thead><tr>{head}</tr></thead>\n  <tbody>\n" + "\n".join(body) + "\n  </tbody>\n"
+        f"</table>\n{notes}</div>\n"
+    )
+
+
+def _csv(table: TextTable) -> str:
+    return table.data.to_csv(index=False, lineterminator="\n")

@@ -40,18 +40,18 @@ from PIL import Image
 from p2pbench import __version__
 from p2pbench.base import atomic_write_text
 from p2pbench.metrics.keys import HIGHER, METRICS, RANKED
+from p2pbench.records import TIMING_KEYS
 from p2pbench.reporting import charts
-from p2pbench.reporting.formats import render_table
 from p2pbench.reporting.tables import (
     REFERENCES,
     TableError,
     build_table,
     load_reference,
     reference_names,
+    render_table,
     variant_label,
 )
 from p2pbench.results import Result, ResultError, read_result
-from p2pbench.train import TIMING_KEYS
 
 ABLATION_FORMAT = "p2pbench-ablation"
 SUMMARY_FORMAT = "p2pbench-ablation-summary"
@@ -148,8 +148,7 @@ def _json_object(path: Path) -> dict[str, Any] | None:
 
 
 def _ablation(result: Result) -> dict[str, Any]:
-    info = result.extra.get("ablation")
-    return info if isinstance(info, dict) else {}
+    return result.ablation.to_dict() if result.ablation is not None else {}
 
 
 def _num(value: Any) -> float | None:
@@ -463,12 +462,8 @@ def image_grid(folder: Folder) -> str:
 
 
 def _samples(result: Result | None) -> dict[str, dict[str, Any]]:
-    samples = result.extra.get("samples") if result is not None else None
-    return {
-        str(s["sample_id"]): s
-        for s in (samples if isinstance(samples, list) else [])
-        if isinstance(s, dict) and "sample_id" in s
-    }
+    samples = result.samples if result is not None else None
+    return {s.sample_id: s.to_dict() for s in samples or ()}
 
 
 def _grid_cell(folder: Folder, result: Result | None, ref: Any, alt: str) -> str:

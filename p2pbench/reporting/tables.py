@@ -27,15 +27,17 @@ from typing import Any
 
 import pandas as pd
 
-from p2pbench.metrics.keys import METRICS, RANKED
-from p2pbench.results import Result, read_result
+from p2pbench.errors import BadInputError
+from p2pbench.metrics.keys import HIGHER, METRICS, RANKED
+from p2pbench.reporting.formats import Cell, TextTable, write_table
+from p2pbench.results import ComparableKey, Result, read_result
 
 REFERENCES = resources.files("p2pbench.reporting") / "reference"
 """The paper's tables, as package data (read the same from a wheel and from the source)."""
 _SEED_SUFFIX = re.compile(r"[._-]seed[_-]?\d+$")
 
 
-class TableError(ValueError):
+class TableError(BadInputError, ValueError):
     """The results cannot be tabulated together, or an option does not fit them."""
 
 
@@ -208,14 +210,12 @@ def _aggregate(df: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
 
 
 def _require_one_protocol(results: Sequence[Result]) -> None:
-    groups: dict[tuple[Any, ...], list[str]] = {}
+    groups: dict[ComparableKey, list[str]] = {}
     for r in results:
-        key = (r.task, r.protocol_key, r.protocol_digest[:12], r.n_images)
-        groups.setdefault(key, []).append(_name(r))
+        groups.setdefault(r.comparable_key, []).append(_name(r))
     if len(groups) > 1:
         listing = "; ".join(
-            f"task {t}, protocol {k} (digest {d}), {n} images: {', '.join(files)}"
-            for (t, k, d, n), files in groups.items()
+            f"{key.describe()}: {', '.join(files)}" for key, files in groups.items()
         )
         raise TableError(
             f"these results are not comparable and cannot share a table: {listing}. "
@@ -275,3 +275,62 @@ def _caption(results: Sequence[Result], ref: Reference | None) -> str:
     if ref is not None:
         text += f" Paper rows: {ref.title}; {ref.citation}."
     return text
+
+
+# --------------------------------------------------------------------------- as text
+
+
+def render_table(table: Table, fmt: str) -> str:
+    """`table` as text in `fmt` (`p2pbench.reporting.formats.FORMATS`)."""
+    return write_table(text_table(table), fmt)
+
+
+def best_flags(table: Table) -> dict[str, list[bool]]:
+    """Per metric, which rows are bold: the best of ours at the displayed precision."""
+    frame, flags = table.frame, {}
+    ours = frame["origin"] == "ours"
+    for m in table.metrics:
+        shown = frame[m].round(table.decimals)
+        best = shown[ours].max() if table.directions[m] == HIGHER else shown[ours].min()
+        flags[m] = (
+            [bool(f) for f in ours & shown.eq(best)] if pd.notna(best) else [False] * len(frame)
+        )
+    return flags
+
+
+def text_table(table: Table) -> TextTable:
+    """Our rows as `mean ± std` (std only when n > 1) with `Table.decimals` digits, the paper's
+    rows at their published precision; per metric column the best of our rows is bold (ties
+    at the displayed precision all bold); the paper's rows are context and never bold. CSV
+    writes the unformatted means, stds and n."""
+    flags = best_flags(table)
+    with_origin = bool((table.frame["origin"] == "paper").any())
+    rows = []
+    for i, row in enumerate(table.frame.to_dict("records")):
+        paper = row["origin"] == "paper"
+        digits = table.reference_decimals if paper else table.decimals
+        cells = [Cell(str(row["variant"]))]
+        cells += [Cell(row["origin"])] if with_origin else []
+        cells.append(Cell("" if paper else str(row["n"])))
+        for m in table.metrics:
+            text = _value(row[m], row.get(f"{m}_std", math.nan), digits)
+            cells.append(Cell(text, bold=flags[m][i]))
+        rows.append(tuple(cells))
+    labels = [f"{METRICS[m].label} {METRICS[m].arrow}" for m in table.metrics]
+    columns = ["variant", "origin", "n", *table.metrics, *(f"{m}_std" for m in table.metrics)]
+    return TextTable(
+        caption=table.caption,
+        header=("variant", *(["origin"] if with_origin else []), "n", *labels),
+        rows=tuple(rows),
+        data=table.frame.reindex(columns=columns),
+        notes=table.notes,
+        groups=tuple(0 if o == "ours" else 1 for o in table.frame["origin"]),
+        text_columns=2 if with_origin else 1,
+        html_class="dataframe",
+    )
+
+
+def _value(mean: float, std: float, digits: int) -> str:
+    if pd.isna(mean):
+        return "–"
+    return f"{mean:.{digits}f}" + ("" if pd.isna(std) else f" ± {std:.{digits}f}")

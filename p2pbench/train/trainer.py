@@ -39,6 +39,7 @@ from p2pbench.data import (
 )
 from p2pbench.distributed import barrier, gather_lists, rank_and_world
 from p2pbench.provenance import package_versions
+from p2pbench.records import TIMING_KEYS, TrainingLogLine  # noqa: F401 (TIMING_KEYS: re-exported)
 from p2pbench.timing import WallTimeEstimate
 from p2pbench.train import ddp
 from p2pbench.train.batches import StepBatches, batches, epoch_order  # noqa: F401 (its home)
@@ -60,7 +61,6 @@ CHECKPOINT_NAME = "checkpoint.pt"
 # code draws its dropout masks from its own random stream: those two stay)
 RESUME_MAY_CHANGE = ("max_steps", "device", "sync_bn", "channels_last", "workers", "decode_cache")
 LOG_NAME = "log.jsonl"
-TIMING_KEYS = ("s_per_step", "images_per_s")  # log entries that measure speed, not the run
 N_GRID_SAMPLES = 4
 
 
@@ -311,8 +311,8 @@ def train(
             bar.update(1)
             bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
             if log is not None and (step % config.log_every == 0 or step == total):
-                line = {"step": step, "epoch": epoch, **losses, **clock.lap(step)}
-                log.write(json.dumps(line) + "\n")
+                line = TrainingLogLine(step, epoch, losses, clock.lap(step))
+                log.write(line.to_json() + "\n")
                 log.flush()
             if grid_samples is not None and (step % config.sample_every == 0 or step == total):
                 save_sample_grid(

@@ -78,12 +78,12 @@ def test_the_folder_holds_the_manifest_every_run_the_ground_truth_and_a_summary(
     for run in manifest["runs"]:
         result = read_result(ablation / "runs" / run["run_id"] / "result.json")
         assert result.extra["run_id"] == run["run_id"] and result.extra["seed"] == 0
-        assert result.extra["ablation"]["checkpoint_sha256"] == sha256_file(
+        assert result.ablation is not None and result.ablation.checkpoint_sha256 == sha256_file(
             ablation / "runs" / run["run_id"] / "checkpoint.pt"
         )
         assert len(result.per_image) == 100 and "confusion" in result.per_image[0]
     gt = read_result(ablation / "ground-truth" / "result.json")
-    assert gt.source["kind"] == "real" and len(gt.extra["samples"]) == 2
+    assert gt.source["kind"] == "real" and len(gt.samples or ()) == 2
 
 
 def test_saved_outputs_are_the_images_that_were_scored(ablation: Path) -> None:
@@ -96,17 +96,15 @@ def test_saved_outputs_are_the_images_that_were_scored(ablation: Path) -> None:
     lut[list(protocol.class_train_ids)] = torch.arange(protocol.num_classes)
     data = protocol_dataset(protocol, None, None)
     index = {sid: i for i, sid in enumerate(data.sample_ids)}
-    for entry in result.extra["samples"]:
-        path = ablation / "runs" / "patch16-seed0" / entry["output"]["path"]
-        assert sha256_file(path) == entry["output"]["sha256"]
+    for entry in result.samples or ():
+        path = ablation / "runs" / "patch16-seed0" / entry.files["output"].path
+        assert sha256_file(path) == entry.files["output"].sha256
         image = torch.from_numpy(np.asarray(Image.open(path))).permute(2, 0, 1)[None]
-        label = lut[data[index[entry["sample_id"]]].label][None]
+        label = lut[data[index[entry.sample_id]].label][None]
         pred = predict_classes(segmenter, image, protocol, tuple(label.shape[-2:]))
         hist, _ = confusion_update(pred, label, protocol.num_classes, protocol.extra_channel)
-        assert hist.tolist() == per_image[entry["sample_id"]]["confusion"]
-    assert [s["sample_id"] for s in gt.extra["samples"]] == [
-        s["sample_id"] for s in result.extra["samples"]
-    ]
+        assert hist.tolist() == per_image[entry.sample_id]["confusion"]
+    assert [s.sample_id for s in gt.samples or ()] == [s.sample_id for s in result.samples or ()]
 
 
 def test_rerunning_skips_finished_runs(ablation: Path) -> None:

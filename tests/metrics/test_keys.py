@@ -9,8 +9,7 @@ from p2pbench.evaluation import RunSpec, ScoreSpec, evaluate
 from p2pbench.metrics import keys
 from p2pbench.metrics.keys import GROUPS, HIGHER, LOWER, METRICS, RANKED, group_metrics
 from p2pbench.reporting import check
-from p2pbench.reporting.formats import render_table
-from p2pbench.reporting.tables import build_table
+from p2pbench.reporting.tables import build_table, render_table
 from p2pbench.results import Result
 from reference_models import build_generator
 

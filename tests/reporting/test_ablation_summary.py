@@ -115,7 +115,7 @@ def _results() -> dict[str, list[Result]]:
 @pytest.fixture(scope="module")
 def summary() -> dict:
     gt = make_result(0, _hists(999, 0.9), kind="real", extra_metrics={"psnr": 99.0})
-    return summarize(PLAN, _results(), gt, draws=300, seed=0)
+    return summarize(PLAN, _results(), gt, draws=300, seed=0).to_dict()  # summary.json
 
 
 def test_seed_statistics_per_variant(summary: dict) -> None:
@@ -202,8 +202,8 @@ def test_bootstrap_pairs_images_by_sample_id() -> None:
     ]
     a = summarize(PLAN, base, None, draws=200)
     b = summarize(PLAN, shuffled, None, draws=200)
-    assert a["rows"][0]["vs_reference"] == b["rows"][0]["vs_reference"]
-    assert a["ground_truth"] is None
+    assert a.rows[0].vs_reference == b.rows[0].vs_reference
+    assert a.ground_truth is None
 
 
 def test_missing_confusions_give_no_comparison_but_a_reason() -> None:
@@ -211,9 +211,9 @@ def test_missing_confusions_give_no_comparison_but_a_reason() -> None:
     r = results["patch1"][0]
     results["patch1"][0] = Result(**{**r.__dict__, "per_image": None})
     out = summarize(PLAN, results, None, draws=50)
-    assert out["rows"][0]["vs_reference"] is None
-    assert "per-image" in out["rows"][0]["vs_reference_reason"]
-    assert out["rows"][2]["vs_reference"] is not None
+    assert out.rows[0].vs_reference is None
+    assert "per-image" in str(out.rows[0].vs_reference_reason)
+    assert out.rows[2].vs_reference is not None
     assert "±" in render_summary(out, "markdown")
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from p2pbench.train import TIMING_KEYS
+from p2pbench.records import TIMING_KEYS
 
 LoggedLosses = Callable[[Path], list[dict[str, object]]]
 
