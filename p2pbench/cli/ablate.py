@@ -147,8 +147,20 @@ def run_ablation(
 @click.option("--epochs", type=int, default=None, help="epochs per run (default 200, the paper's)")
 @click.option("--seeds", default="0", show_default=True, help="comma-separated training seeds")
 @click.option("--batch-size", type=int, default=None, help="default: the paper's for the table")
-@click.option("--ngf", type=int, default=64, show_default=True)
-@click.option("--ndf", type=int, default=64, show_default=True)
+@click.option(
+    "--ngf",
+    type=int,
+    default=64,
+    show_default=True,
+    help="generator width of every run: channels of its first layer",
+)
+@click.option(
+    "--ndf",
+    type=int,
+    default=64,
+    show_default=True,
+    help="discriminator width of every run: channels of its first layer",
+)
 @click.option("--n-train", type=int, default=None, help="synthcity: training scenes")
 @click.option(
     "--paper-networks/--current-networks",
@@ -157,7 +169,13 @@ def run_ablation(
     help="the networks behind the paper's tables: a norm on the 1×1 bottleneck (zeroes it "
     "at batch 1; removed from the Lua code in b479b6b after the tables were made)",
 )
-@click.option("--device", default="cpu", show_default=True)
+@click.option(
+    "--device",
+    default="cpu",
+    show_default=True,
+    help="cpu, cuda, cuda:N or mps for training and scoring; under torchrun, cuda puts each "
+    "process on cuda:$LOCAL_RANK",
+)
 @click.option("--out", required=True, type=click.Path(file_okay=True), help="ablation folder")
 @click.option(
     "--replan",
@@ -165,13 +183,30 @@ def run_ablation(
     help="replace a different plan in --out (keeps unchanged finished runs)",
 )
 @click.option("--dry-run", is_flag=True, help="print the plan and the estimate; run nothing")
-@click.option("--launcher", type=click.Choice(LAUNCHERS), default="local", show_default=True)
-@click.option("--slurm-partition", default=None)
+@click.option(
+    "--launcher",
+    type=click.Choice(LAUNCHERS),
+    default="local",
+    show_default=True,
+    help="local: the runs one after another here; slurm: one submitit job per run, one for "
+    "the ground truth and a summary job after them (needs --slurm-partition)",
+)
+@click.option(
+    "--slurm-partition",
+    default=None,
+    help="SLURM partition to submit to (required with --launcher slurm, refused without it)",
+)
 @click.option("--slurm-gpus", type=int, default=1, show_default=True, help="GPUs per run")
 @click.option("--slurm-time", type=int, default=24 * 60, show_default=True, help="minutes per job")
-@click.option("--slurm-cpus-per-gpu", type=int, default=8, show_default=True)
-@click.option("--slurm-account", default=None)
-@click.option("--quiet", is_flag=True)
+@click.option(
+    "--slurm-cpus-per-gpu",
+    type=int,
+    default=8,
+    show_default=True,
+    help="CPUs of each task, one task per GPU (≥ 1)",
+)
+@click.option("--slurm-account", default=None, help="SLURM account to charge (default: none)")
+@click.option("--quiet", is_flag=True, help="no progress bars or per-run lines on stderr")
 def ablate_command(
     plan: str,
     data: str,
@@ -256,12 +291,18 @@ def ablate_command(
 
 
 @click.command("demo")
-@click.option("--out", default="runs/demo", show_default=True, type=click.Path())
+@click.option(
+    "--out",
+    default="runs/demo",
+    show_default=True,
+    type=click.Path(),
+    help="ablation folder: one folder per run, plan.json, summary.json, table.md, report.html",
+)
 @click.option("--steps", type=int, default=800, show_default=True, help="training steps per run")
-@click.option("--seeds", default="0,1", show_default=True)
+@click.option("--seeds", default="0,1", show_default=True, help="comma-separated training seeds")
 @click.option("--ngf", type=int, default=16, show_default=True, help="generator and D width")
 @click.option("--replan", is_flag=True, help="replace a different plan in --out")
-@click.option("--quiet", is_flag=True)
+@click.option("--quiet", is_flag=True, help="no progress bars or per-run lines on stderr")
 def demo_command(out: str, steps: int, seeds: str, ngf: int, replan: bool, quiet: bool) -> None:
     """The main job on the built-in data: Table 3 (receptive field) on synthcity@v2, 128 px.
 

@@ -38,9 +38,27 @@ def data_group() -> None:
     type=click.Choice([str(s) for s in SYNTHCITY_SIZES]),
     help="Image side in pixels.",
 )
-@click.option("--n-train", default=400, show_default=True, type=click.IntRange(min=0))
-@click.option("--n-val", default=100, show_default=True, type=click.IntRange(min=0))
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option(
+    "--n-train",
+    default=400,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Scenes in train/ (≥ 0; --n-train and --n-val together at least 1).",
+)
+@click.option(
+    "--n-val",
+    default=100,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Scenes in val/ (≥ 0).",
+)
+@click.option(
+    "--seed",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Content seed (≥ 0): each scene is a function of (seed, split, index).",
+)
 @click.option(
     "--version",
     "version",

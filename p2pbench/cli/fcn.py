@@ -149,9 +149,17 @@ def _channels(text: str | None) -> tuple[int, ...] | None:
     default=None,
     help=f"default: the shipped recipe's; {USER_DEFAULTS['seed']} with --data",
 )
-@click.option("--device", default="cpu", show_default=True)
-@click.option("--out", required=True, type=click.Path(dir_okay=False))
-@click.option("--quiet", is_flag=True)
+@click.option(
+    "--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or mps to train on"
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="weights file to write: the network with its recipe (and, with --data, the class "
+    "table and a sha256 of the training files)",
+)
+@click.option("--quiet", is_flag=True, help="no progress bars")
 def fcn_train_command(
     segmenter: str | None,
     data: str | None,

@@ -45,8 +45,14 @@ _WEIGHTS = click.option(
 @click.argument("path_b", type=click.Path(exists=True))
 @_MODE
 @_WEIGHTS
-@click.option("--batch-size", type=int, default=50, show_default=True)
-@click.option("--device", default="cpu", show_default=True)
+@click.option(
+    "--batch-size",
+    type=int,
+    default=50,
+    show_default=True,
+    help="images per InceptionV3 forward pass (folders only; ≥ 1)",
+)
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or mps")
 @click.option("--json", "as_json", is_flag=True, help="print a JSON object")
 def fid_command(
     path_a: str,
@@ -73,7 +79,11 @@ def fid_command(
     default=None,
     help="instead of SOURCE: the real images of a protocol (cached as eval uses them)",
 )
-@click.option("--data-root", default=None)
+@click.option(
+    "--data-root",
+    default=None,
+    help="dataset root for --protocol (Cityscapes: else $CITYSCAPES_DATASET)",
+)
 @click.option(
     "--out",
     required=True,
@@ -82,8 +92,19 @@ def fid_command(
 )
 @_MODE
 @_WEIGHTS
-@click.option("--batch-size", type=int, default=50, show_default=True)
-@click.option("--device", default="cpu", show_default=True)
+@click.option(
+    "--batch-size",
+    type=int,
+    default=50,
+    show_default=True,
+    help="images per InceptionV3 forward pass (≥ 1)",
+)
+@click.option(
+    "--device",
+    default="cpu",
+    show_default=True,
+    help="cpu, cuda, cuda:N or mps; under torchrun, cuda puts each process on cuda:$LOCAL_RANK",
+)
 def stats_command(
     source: str | None,
     protocol: str | None,

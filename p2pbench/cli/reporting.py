@@ -36,6 +36,7 @@ from p2pbench.results import ResultError, read_result
     type=click.Choice(FORMATS),
     default="md",
     show_default=True,
+    help="md (Markdown), latex (booktabs), csv (data: unformatted means, <metric>_std, n) or html",
 )
 @click.option(
     "--reference",

@@ -57,6 +57,8 @@ def _default(name: str) -> object:
     type=click.Choice(GENERATORS.names()),
     default=_default("generator"),
     show_default=True,
+    help="generator from the registry (`p2pbench models`); the number is the image size it "
+    "was built for",
 )
 @click.option(
     "--disc",
@@ -64,11 +66,35 @@ def _default(name: str) -> object:
     type=click.Choice(DISCRIMINATORS.names()),
     default=_default("discriminator"),
     show_default=True,
+    help="PatchGAN discriminator from the registry, named by its receptive field in pixels",
 )
-@click.option("--ngf", type=int, default=_default("ngf"), show_default=True)
-@click.option("--ndf", type=int, default=_default("ndf"), show_default=True)
-@click.option("--norm", type=click.Choice(NORMS), default=_default("norm"), show_default=True)
-@click.option("--dropout/--no-dropout", default=_default("dropout"), show_default=True)
+@click.option(
+    "--ngf",
+    type=int,
+    default=_default("ngf"),
+    show_default=True,
+    help="generator width: channels of its first layer (≥ 1; the others are multiples)",
+)
+@click.option(
+    "--ndf",
+    type=int,
+    default=_default("ndf"),
+    show_default=True,
+    help="discriminator width: channels of its first layer (≥ 1; the others are multiples)",
+)
+@click.option(
+    "--norm",
+    type=click.Choice(NORMS),
+    default=_default("norm"),
+    show_default=True,
+    help="normalisation layers of both networks (--sync-bn needs batch)",
+)
+@click.option(
+    "--dropout/--no-dropout",
+    default=_default("dropout"),
+    show_default=True,
+    help="the generator's dropout(0.5) layers (U-Net decoder, ResNet blocks), the paper's noise",
+)
 @click.option(
     "--dropout-layers",
     type=click.Choice(DROPOUT_LAYERS),
@@ -83,16 +109,50 @@ def _default(name: str) -> object:
     help="U-Net / encoder-decoder: the paper-era norm on the 1×1 bottleneck (zeroes it at "
     "batch 1; removed from the Lua code in b479b6b, after the paper's tables were made)",
 )
-@click.option("--loss", type=click.Choice(LOSSES), default=_default("loss"), show_default=True)
 @click.option(
-    "--gan-mode", type=click.Choice(GAN_MODES), default=_default("gan_mode"), show_default=True
+    "--loss",
+    type=click.Choice(LOSSES),
+    default=_default("loss"),
+    show_default=True,
+    help="objective: L1 alone, an unconditional (gan) or conditional (cgan) discriminator, "
+    "or λ·L1 plus either",
 )
-@click.option("--lambda-l1", type=float, default=_default("lambda_l1"), show_default=True)
-@click.option("--lr", type=float, default=_default("lr"), show_default=True)
 @click.option(
-    "--schedule", type=click.Choice(SCHEDULES), default=_default("schedule"), show_default=True
+    "--gan-mode",
+    type=click.Choice(GAN_MODES),
+    default=_default("gan_mode"),
+    show_default=True,
+    help="adversarial loss: vanilla (cross-entropy on logits) or lsgan (least squares)",
 )
-@click.option("--epochs", type=int, default=_default("epochs"), show_default=True)
+@click.option(
+    "--lambda-l1",
+    type=float,
+    default=_default("lambda_l1"),
+    show_default=True,
+    help="weight λ of the L1 term (finite, > 0 with an l1 loss); refused with --loss gan/cgan",
+)
+@click.option(
+    "--lr",
+    type=float,
+    default=_default("lr"),
+    show_default=True,
+    help="Adam learning rate of both networks (betas 0.5, 0.999)",
+)
+@click.option(
+    "--schedule",
+    type=click.Choice(SCHEDULES),
+    default=_default("schedule"),
+    show_default=True,
+    help="learning rate: constant (paper, Lua) or linear-decay over the last --decay-epochs "
+    "(PyTorch port)",
+)
+@click.option(
+    "--epochs",
+    type=int,
+    default=_default("epochs"),
+    show_default=True,
+    help="passes over the training set (≥ 1); --max-steps may stop earlier",
+)
 @click.option(
     "--decay-epochs",
     type=int,
@@ -101,7 +161,13 @@ def _default(name: str) -> object:
     help="linear-decay: epochs at the end over which the rate decays",
 )
 @click.option("--max-steps", type=int, default=None, help="stop after this many steps")
-@click.option("--batch-size", type=int, default=_default("batch_size"), show_default=True)
+@click.option(
+    "--batch-size",
+    type=int,
+    default=_default("batch_size"),
+    show_default=True,
+    help="images per step, the global batch (≥ 1; under torchrun split across the processes)",
+)
 @click.option(
     "--sync-bn/--no-sync-bn",
     default=_default("sync_bn"),
@@ -109,7 +175,12 @@ def _default(name: str) -> object:
     help="under torchrun: batch-norm statistics over the global batch (SyncBatchNorm, CUDA "
     "only); else each process normalises its own shard of --batch-size",
 )
-@click.option("--jitter/--no-jitter", default=_default("jitter"), show_default=True)
+@click.option(
+    "--jitter/--no-jitter",
+    default=_default("jitter"),
+    show_default=True,
+    help="random jitter: resize to 286/256 of the size, random crop back, random flip",
+)
 @click.option(
     "--jitter-resize",
     type=click.Choice(IMAGE_RESIZE),
@@ -117,8 +188,19 @@ def _default(name: str) -> object:
     show_default=True,
     help="filter of the 286/256 jitter resize (Lua: bilinear)",
 )
-@click.option("--seed", type=int, default=_default("seed"), show_default=True)
-@click.option("--device", default=_default("device"), show_default=True)
+@click.option(
+    "--seed",
+    type=int,
+    default=_default("seed"),
+    show_default=True,
+    help="seed (≥ 0) of the weight initialisation, data order, jitter and dropout",
+)
+@click.option(
+    "--device",
+    default=_default("device"),
+    show_default=True,
+    help="cpu, cuda, cuda:N or mps; under torchrun, cuda puts each process on cuda:$LOCAL_RANK",
+)
 @click.option(
     "--precision",
     type=click.Choice(PRECISIONS),
@@ -152,10 +234,26 @@ def _default(name: str) -> object:
     help="keep decoded, resized images under $P2PBENCH_HOME/decoded (Cityscapes, folders)",
 )
 @click.option(
-    "--checkpoint-every", type=int, default=_default("checkpoint_every"), show_default=True
+    "--checkpoint-every",
+    type=int,
+    default=_default("checkpoint_every"),
+    show_default=True,
+    help="steps between checkpoints (≥ 1); one is also written at the last step",
 )
-@click.option("--sample-every", type=int, default=_default("sample_every"), show_default=True)
-@click.option("--log-every", type=int, default=_default("log_every"), show_default=True)
+@click.option(
+    "--sample-every",
+    type=int,
+    default=_default("sample_every"),
+    show_default=True,
+    help="steps between sample grids (input / output / target rows) in --out (≥ 1)",
+)
+@click.option(
+    "--log-every",
+    type=int,
+    default=_default("log_every"),
+    show_default=True,
+    help="steps between lines of log.jsonl (≥ 1)",
+)
 @click.option(
     "--out",
     "run_dir",

@@ -7,9 +7,7 @@ converted by `p2pbench fcn convert`; the generator is a PyTorch-port-style bare 
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +15,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 from PIL import Image
+from reference import caffemodel_writer
 
 from p2pbench.cli import main
 from p2pbench.evaluation import (
@@ -44,15 +43,6 @@ TRAIN_ID_COLOURS = {
     13: (0, 0, 142),
     255: (0, 0, 0),
 }
-
-
-def _writer():
-    path = Path(__file__).resolve().parents[1] / "reference" / "caffemodel_writer.py"
-    spec = importlib.util.spec_from_file_location("caffemodel_writer", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["caffemodel_writer"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -83,11 +73,10 @@ def cityscapes(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def env(cityscapes: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """P2PBENCH_HOME with a converted narrow FCN-8s, and a port-format generator file."""
     home = tmp_path_factory.mktemp("home")
-    writer = _writer()
-    layers = writer.fcn8s_layers((4, 8, 8, 16, 16), 16, 20)
+    layers = caffemodel_writer.fcn8s_layers((4, 8, 8, 16, 16), 16, 20)
     caffemodel = home / "fcn-8s-cityscapes.caffemodel"
     with open(caffemodel, "wb") as f:
-        writer.write_caffemodel(f, layers, writer.hashed_values(3))
+        caffemodel_writer.write_caffemodel(f, layers, caffemodel_writer.hashed_values(3))
     mp = pytest.MonkeyPatch()
     mp.setenv("P2PBENCH_HOME", str(home))
     res = CliRunner().invoke(main, ["fcn", "convert", str(caffemodel), "--any-size"])

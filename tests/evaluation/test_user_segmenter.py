@@ -9,10 +9,8 @@ few steps: these tests check the plumbing and the arithmetic, not the segmenter'
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +18,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 from PIL import Image
+from reference import fake_cityscapes
 
 from fcn.fcn8s import predict
 from fcn.weights import load_fcn8s, read_converted
@@ -325,22 +324,11 @@ def test_eval_with_weights_that_define_no_classes_is_refused(data: dict) -> None
     assert "records no class table" in res.output and "fcn train --data" in res.output
 
 
-def _cityscapes_tree():
-    """`_make_tree` of tests/data/test_data_cityscapes.py: the fake Cityscapes tree."""
-    path = Path(__file__).resolve().parents[1] / "data" / "test_data_cityscapes.py"
-    spec = importlib.util.spec_from_file_location("fake_cityscapes_tree", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("fake_cityscapes_tree", module)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_cityscapes_layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    tree = _cityscapes_tree()
     root = tmp_path / "cs"
-    tree._make_tree(root, "train")
+    fake_cityscapes.make_tree(root, "train")
     lut = np.full(256, 255, np.uint8)
-    for label_id, train_id in tree.OFFICIAL.items():
+    for label_id, train_id in fake_cityscapes.OFFICIAL.items():
         lut[label_id] = train_id
     first = sorted(root.glob("gtFine/train/*/*_labelIds.png"))[0]
     train_ids = lut[np.asarray(Image.open(first))]

@@ -109,11 +109,8 @@ def test_compiled_bf16_training_runs_on_cuda(tmp_path: Path) -> None:
     assert checkpoint.is_file()
 
 
-def _golden_modules():  # noqa: ANN202 (the goldens' modules, importable from tests/reference)
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reference"))
-    from encoder_goldens import clip, common, dinov2, prdc
+def _golden_modules():  # noqa: ANN202 (the goldens' modules, from tests/reference)
+    from reference.encoder_goldens import clip, common, dinov2, prdc
 
     return common, dinov2, clip, prdc
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -14,25 +12,12 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from reference import original_fcn_score as ref
 
 from p2pbench.metrics import COUNT_NAMES, FCNScore, confusion_update, fcn_scores, per_image_scores
 
 HERE = Path(__file__).resolve().parent
 REL = 1e-12
-
-
-def _load_reference() -> ModuleType:
-    """Import tests/reference/original_fcn_score.py by path (tests/ is not a package)."""
-    spec = importlib.util.spec_from_file_location(
-        "_original_fcn_score", HERE.parent / "reference" / "original_fcn_score.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-ref = _load_reference()
 
 
 def make_data(n: int, frames: int, seed: int, h: int = 32, w: int = 64) -> tuple[Any, Any]:

@@ -11,10 +11,7 @@ numpy statement in tests/reference/original_fcn_score.py is used as a second ref
 
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -22,6 +19,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from reference import original_fcn_score as numpy_ref
 
 from p2pbench.metrics.fcn_score import FCNScore, per_image_scores
 
@@ -39,18 +37,6 @@ COUNTS = (
     "extra_channel_pixels",
     "extra_channel_remapped",
 )
-
-
-def _load_numpy_reference() -> ModuleType:
-    path = Path(__file__).resolve().parent.parent / "reference" / "original_fcn_score.py"
-    spec = importlib.util.spec_from_file_location("_prop_original_fcn_score", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-numpy_ref = _load_numpy_reference()
 
 
 # ----------------------------------------------------------------------------- reference

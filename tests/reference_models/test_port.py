@@ -14,15 +14,14 @@ wiring difference (a missing skip, bias, norm or dropout) moves them by orders o
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 import torch
+from reference import port_fixture as fx
 
 HERE = Path(__file__).resolve().parents[1]
 GOLDEN = HERE / "golden" / "port_outputs.json"
@@ -30,18 +29,6 @@ REL_SUM = 1e-5
 ABS_VALUE = 1e-5
 
 
-def _load_fixture() -> ModuleType:
-    """Import tests/reference/port_fixture.py by path (tests/ is not a package)."""
-    spec = importlib.util.spec_from_file_location(
-        "_port_fixture", HERE / "reference" / "port_fixture.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-fx = _load_fixture()
 FACTS_PARAMS = fx.FACTS_PARAMS
 DOC: dict[str, Any] = json.loads(GOLDEN.read_text())
 CASES: list[dict[str, Any]] = DOC["cases"]

@@ -4,12 +4,13 @@ CMMD formula against the port's ``distance.mmd``, the crop modes, and the weight
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from reference.encoder_goldens import clip as golden
+from reference.encoder_goldens.common import GOLDENS, fixed_images
 from safetensors.torch import save_file
 
 from p2pbench.metrics.availability import Unavailable
@@ -17,10 +18,6 @@ from p2pbench.metrics.cmmd import cmmd
 from p2pbench.metrics.encoders import clip
 from p2pbench.metrics.encoders.registry import build_encoder, encoder_info, try_build_encoder
 from p2pbench.metrics.encoders.weights import EncoderWeightsError, LoadedWeights
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "reference"))
-from encoder_goldens import clip as golden  # noqa: E402
-from encoder_goldens.common import GOLDENS, fixed_images  # noqa: E402
 
 NAME = "clip-vitl14-336"
 

@@ -16,7 +16,6 @@ position embedding is orders of magnitude above the bound.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +23,14 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from reference.encoder_goldens import common
+from reference.encoder_goldens import dinov2 as golden
 
 from p2pbench.metrics.availability import Unavailable
 from p2pbench.metrics.encoders import dinov2
 from p2pbench.metrics.encoders.registry import build_encoder, try_build_encoder
 from p2pbench.metrics.encoders.weights import EncoderWeightsError
 from p2pbench.metrics.frechet import frechet_distance, stats_from_features
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "reference"))  # not a package
-from encoder_goldens import common  # noqa: E402
-from encoder_goldens import dinov2 as golden  # noqa: E402
 
 MAX_REL = 1e-5
 FD_REL = 1e-6

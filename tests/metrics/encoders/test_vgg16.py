@@ -5,21 +5,18 @@ seeded weights) and precision/recall, and the prdc package's four metrics."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
+from reference.encoder_goldens import prdc as golden
+from reference.encoder_goldens.common import GOLDENS, fixed_images
 
 from p2pbench.metrics.availability import Unavailable
 from p2pbench.metrics.encoders import EncoderWeightsError, build_encoder, try_build_encoder
 from p2pbench.metrics.prdc import prdc
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "reference"))
-from encoder_goldens import prdc as golden  # noqa: E402
-from encoder_goldens.common import GOLDENS, fixed_images  # noqa: E402
 
 FEATURES_TOL = 1e-5  # max|ours - reference| / max|reference|
 METRIC_TOL = 1e-6  # relative
