@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
+from p2pbench._version import __version__
 
 _EXPORTS: dict[str, tuple[str, str]] = {
     "evaluate": ("p2pbench.evaluation.loop", "evaluate"),
