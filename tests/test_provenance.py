@@ -100,3 +100,22 @@ def test_a_new_code_version_does_not_change_an_ablation_plan(tmp_path: Path) -> 
     pending = prepare_folder(tmp_path / "rf", manifest, replan=False)
     other = {**manifest, "versions": {**manifest["versions"], "code_version": "0.2.0+gdeadbee"}}
     assert prepare_folder(tmp_path / "rf", other, replan=False) == pending
+
+
+def test_the_type_checking_imports_are_the_lazy_exports() -> None:
+    # p2pbench/__init__.py names each export three times: `_EXPORTS` (run time), the
+    # TYPE_CHECKING imports (type checkers) and `__all__`; they must agree
+    import ast
+
+    tree = ast.parse((SOURCE_ROOT / "p2pbench" / "__init__.py").read_text(encoding="utf-8"))
+    block = next(n for n in tree.body if isinstance(n, ast.If))
+    imported = {
+        a.asname or a.name: (n.module, a.name)
+        for n in block.body
+        if isinstance(n, ast.ImportFrom)
+        for a in n.names
+    }
+    assert imported == p2pbench._EXPORTS
+    assert sorted(p2pbench.__all__) == sorted(["__version__", *p2pbench._EXPORTS])
+    for name in p2pbench._EXPORTS:
+        assert getattr(p2pbench, name) is not None
