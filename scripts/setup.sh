@@ -3,15 +3,15 @@
 # With P2PBENCH_CONSTRAINTS=FILE (CI sets constraints/ci.txt), every package is installed at the
 # version FILE pins; without it, the newest versions pyproject.toml allows.
 set -euo pipefail
-cd "$(dirname "$0")/.."
 constraints=()
 if [ -n "${P2PBENCH_CONSTRAINTS:-}" ]; then
   if [ ! -f "$P2PBENCH_CONSTRAINTS" ]; then
     echo "P2PBENCH_CONSTRAINTS=$P2PBENCH_CONSTRAINTS: no such file (from $(pwd))" >&2
     exit 2
   fi
-  constraints=(-c "$P2PBENCH_CONSTRAINTS")
+  constraints=(-c "$(cd "$(dirname "$P2PBENCH_CONSTRAINTS")" && pwd)/$(basename "$P2PBENCH_CONSTRAINTS")")
 fi
+cd "$(dirname "$0")/.."
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
