@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import importlib.metadata
+import json
 import os
 import platform
 import subprocess
@@ -43,10 +45,35 @@ def package_versions() -> dict[str, str]:
 
 @functools.cache
 def code_version() -> str:
-    """The exact code running: `0.2.0+g1a2b3c4` from a git checkout (`.dirty` appended when
-    tracked files differ from that commit), the plain version otherwise (an installed wheel, no
-    git). Asked once per process; git failing or hanging never fails the caller."""
-    return describe_checkout(_SOURCE_ROOT, __version__)
+    """The exact code running, e.g. `0.2.0+g1a2b3c4`; see `describe_code`. Asked once per
+    process; git failing or hanging never fails the caller."""
+    return describe_code(_SOURCE_ROOT, __version__)
+
+
+def describe_code(root: Path, version: str) -> str:
+    """The code in `root` (where the p2pbench package lies): `version+g<commit>` from a git
+    checkout (`.dirty` appended when tracked files differ from the commit) or from a package pip
+    installed from a git URL (the commit it recorded); the plain `version` otherwise (a wheel
+    built elsewhere, no git)."""
+    described = describe_checkout(root, version)
+    if described != version:
+        return described
+    commit = installed_commit(root)
+    return f"{version}+g{commit[:7]}" if commit else version
+
+
+def installed_commit(root: Path) -> str | None:
+    """The git commit pip recorded (PEP 610 `direct_url.json`) when it installed the p2pbench
+    found in `root` from a git URL (`pip install git+URL@REV`); None for other installs."""
+    for dist in importlib.metadata.distributions(name="p2pbench", path=[str(root)]):
+        try:
+            info = json.loads(dist.read_text("direct_url.json") or "{}")
+            commit = info["vcs_info"]["commit_id"] if "vcs_info" in info else None
+        except (OSError, ValueError, TypeError, KeyError):
+            continue
+        if isinstance(commit, str) and commit:
+            return commit
+    return None
 
 
 def describe_checkout(root: Path, version: str) -> str:

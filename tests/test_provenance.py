@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,7 +12,12 @@ import pytest
 import p2pbench
 from p2pbench.ablation import PLANS, AblationOptions, manifest_of, plan_runs, prepare_folder
 from p2pbench.evaluation import RealImages, RunSpec, ScoreSpec, evaluate
-from p2pbench.provenance import code_version, describe_checkout, package_versions
+from p2pbench.provenance import (
+    code_version,
+    describe_checkout,
+    describe_code,
+    package_versions,
+)
 from p2pbench.results import read_result
 
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
@@ -119,3 +125,25 @@ def test_the_type_checking_imports_are_the_lazy_exports() -> None:
     assert sorted(p2pbench.__all__) == sorted(["__version__", *p2pbench._EXPORTS])
     for name in p2pbench._EXPORTS:
         assert getattr(p2pbench, name) is not None
+
+
+def _site(tmp_path: Path, direct_url: dict | None) -> Path:
+    """A site-packages folder holding p2pbench's dist-info as pip writes it."""
+    info = tmp_path / "site" / "p2pbench-9.9.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.4\nName: p2pbench\nVersion: 9.9\n")
+    if direct_url is not None:
+        (info / "direct_url.json").write_text(json.dumps(direct_url))
+    return tmp_path / "site"
+
+
+def test_a_wheel_pip_installed_from_git_names_the_commit_pip_recorded(tmp_path: Path) -> None:
+    commit = "1a2b3c4d5e6f708192a3b4c5d6e7f80912345678"
+    url = {
+        "url": "https://example.org/p2pbench.git",
+        "vcs_info": {"vcs": "git", "commit_id": commit},
+    }
+    assert describe_code(_site(tmp_path / "git", url), "9.9") == "9.9+g1a2b3c4"
+    folder = {"url": "file:///src/p2pbench", "dir_info": {}}  # `pip install .`: no commit
+    assert describe_code(_site(tmp_path / "dir", folder), "9.9") == "9.9"
+    assert describe_code(_site(tmp_path / "none", None), "9.9") == "9.9"
