@@ -94,7 +94,7 @@ def describe_checkout(root: Path, version: str) -> str:
         return done.stdout
 
     try:
-        top, commit = git("rev-parse", "--show-toplevel", "--short", "HEAD").split()
+        top, commit = git("rev-parse", "--show-toplevel", "--short", "HEAD").splitlines()
         if Path(top).resolve() != root.resolve():
             return version  # e.g. a wheel installed in a virtual environment inside a repository
         dirty = git("status", "--porcelain", "--untracked-files=no").strip() != ""

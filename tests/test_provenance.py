@@ -70,7 +70,7 @@ def test_a_result_written_now_records_the_exact_code_version(tmp_path: Path) -> 
 def test_a_checkout_is_named_by_its_commit_and_dirty_only_for_tracked_changes(
     tmp_path: Path,
 ) -> None:
-    repo = tmp_path / "repo"
+    repo = tmp_path / "a repo"  # a space in the path
     repo.mkdir()
     assert _git(repo, "init", "-q").returncode == 0
     (repo / "a.txt").write_text("one\n")
