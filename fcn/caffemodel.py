@@ -137,7 +137,7 @@ def _layer(buf: Any, entry: pw.Field, index: int, legacy: bool, source: str) -> 
     name_no, type_no, blobs_no = (4, 5, 6) if legacy else (1, 2, 7)
     name = _peek_name(buf, entry.start, entry.end, name_no) or f"#{index} (unnamed)"
     where = f"{source}: layer '{name}' (byte {entry.offset:,})"
-    layer_type, blobs = "", []
+    layer_type, blobs = "", list[CaffeBlob]()
     try:
         for field in pw.iter_fields(buf, entry.start, entry.end):
             if field.number == type_no:
@@ -246,9 +246,8 @@ def fcn8s_state_dict(net: CaffeNet, arch: FCN8sArch) -> dict[str, torch.Tensor]:
             raise CaffeModelError(
                 f"{net.source}: layer '{name}' has type '{layer.type}', expected '{kind}'"
             )
-        params = [
-            (k, p) for k, p in (("weight", module.weight), ("bias", module.bias)) if p is not None
-        ]
+        pairs = (("weight", module.weight), ("bias", module.bias))
+        params = [(k, p) for k, p in pairs if isinstance(p, torch.Tensor)]
         if len(layer.blobs) != len(params):
             raise CaffeModelError(
                 f"{net.source}: layer '{name}' has {len(layer.blobs)} blobs, "

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -68,16 +69,16 @@ class FCN8sArch:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, object]) -> FCN8sArch:
+    def from_dict(cls, d: dict[str, Any]) -> FCN8sArch:
         """Inverse of `as_dict`; unknown or missing keys are errors."""
         keys = {"num_classes", "channels", "fc_channels"}
         if set(d) != keys:
             raise ValueError(f"FCN8sArch expects keys {sorted(keys)}; found {sorted(d)}")
         return cls(
             int(d["num_classes"]),
-            tuple(int(c) for c in d["channels"]),  # type: ignore
+            tuple(int(c) for c in d["channels"]),  # type: ignore[arg-type]  # length checked
             int(d["fc_channels"]),
-        )  # type: ignore[call-overload]
+        )
 
 
 OFFICIAL_ARCH = FCN8sArch()

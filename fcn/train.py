@@ -52,7 +52,8 @@ def init_for_training(model: FCN8s, generator: torch.Generator) -> FCN8s:
                 fan_in = layer.in_channels * layer.kernel_size[0] * layer.kernel_size[1]
                 std = (2.0 / fan_in) ** 0.5
                 layer.weight.copy_(torch.randn(layer.weight.shape, generator=generator) * std)
-            layer.bias.zero_()
+            if layer.bias is not None:
+                layer.bias.zero_()
     return model
 
 

@@ -12,9 +12,25 @@ The public API, imported on first use (PEP 562), so that importing a low layer s
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from p2pbench._version import __version__
+
+if TYPE_CHECKING:  # the real types for type checkers; at run time `__getattr__` imports them
+    from p2pbench.evaluation.generate import generate as generate
+    from p2pbench.evaluation.loop import evaluate as evaluate
+    from p2pbench.evaluation.sources import GeneratorFile as GeneratorFile
+    from p2pbench.evaluation.sources import GeneratorModule as GeneratorModule
+    from p2pbench.evaluation.sources import ImageFolder as ImageFolder
+    from p2pbench.evaluation.sources import RealImages as RealImages
+    from p2pbench.evaluation.spec import EncoderSpec as EncoderSpec
+    from p2pbench.evaluation.spec import RunSpec as RunSpec
+    from p2pbench.evaluation.spec import ScoreSpec as ScoreSpec
+    from p2pbench.protocols import Protocol as Protocol
+    from p2pbench.protocols import get_protocol as get_protocol
+    from p2pbench.protocols import resolve as resolve_protocol
+    from p2pbench.results import Result as Result
+    from p2pbench.results import read_result as read_result
 
 _EXPORTS: dict[str, tuple[str, str]] = {
     "evaluate": ("p2pbench.evaluation.loop", "evaluate"),
@@ -32,7 +48,24 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "get_protocol": ("p2pbench.protocols", "get_protocol"),
     "resolve_protocol": ("p2pbench.protocols", "resolve"),
 }
-__all__ = ["__version__", *_EXPORTS]
+# written out (not `[*_EXPORTS]`) so that linters and type checkers read it; a test compares them
+__all__ = [
+    "__version__",
+    "evaluate",
+    "generate",
+    "ScoreSpec",
+    "RunSpec",
+    "EncoderSpec",
+    "GeneratorFile",
+    "GeneratorModule",
+    "ImageFolder",
+    "RealImages",
+    "Result",
+    "read_result",
+    "Protocol",
+    "get_protocol",
+    "resolve_protocol",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -263,11 +263,11 @@ def load_tensors(
         return torch.load(p, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as e:
         text = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip()  # torch colours its message
-        first = text.splitlines()[0] if text else type(e).__name__
+        detail = text.splitlines()[0] if text else type(e).__name__
         raise error(
             f"{p} holds Python objects other than tensors and plain containers, so it is not "
             "loaded (unpickling can run arbitrary code). Re-save its tensors alone, e.g. "
-            f"torch.save(model.state_dict(), path). Detail: {first}"
+            f"torch.save(model.state_dict(), path). Detail: {detail}"
         ) from None
     except Exception as e:  # truncated, or not a torch file at all
         raise error(f"cannot read {p} as a PyTorch file: {e}") from None

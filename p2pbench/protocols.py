@@ -343,6 +343,7 @@ def trained_class_table(weights_path: str | Path) -> tuple[ClassTable, dict[str,
             f"{weights_path} holds an FCN-8s with {channels} output channels but records "
             f"{len(table)} classes; the file is inconsistent: train it again"
         )
+    assert isinstance(recipe, dict)  # it holds the classes
     return table, recipe, channels
 
 

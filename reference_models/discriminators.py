@@ -10,6 +10,7 @@ port (`model` for the PatchGAN, `net` for the PixelGAN) so its `*_net_D.pth` fil
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -114,7 +115,9 @@ DISCRIMINATORS.add("patch1", DiscriminatorEntry("patch1", 1, 1, PixelDiscriminat
 for _n, _rf in ((1, 16), (3, 70), (5, 286)):
     DISCRIMINATORS.add(
         f"patch{_rf}",
-        DiscriminatorEntry(f"patch{_rf}", _rf, 3 * 2**_n, lambda c, n=_n: PatchDiscriminator(n, c)),
+        DiscriminatorEntry(
+            f"patch{_rf}", _rf, 3 * 2**_n, functools.partial(PatchDiscriminator, _n)
+        ),
     )
 
 

@@ -8,6 +8,7 @@ follow the PyTorch pix2pix port, so its `latest_net_G.pth` state_dicts load key 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -93,6 +94,7 @@ class UnetBlock(nn.Module):
         up_in = inner if innermost or not skip else inner * 2
         down = nn.Conv2d(down_in, inner, 4, stride=2, padding=1, bias=bias)
         if outermost:
+            assert submodule is not None, "the outermost block wraps the others"
             up = nn.ConvTranspose2d(up_in, outer, 4, stride=2, padding=1)
             layers: list[nn.Module] = [down, submodule, nn.ReLU(), up, nn.Tanh()]
         elif innermost:
@@ -101,6 +103,7 @@ class UnetBlock(nn.Module):
             if bottleneck_norm:  # the paper-era network (see GeneratorConfig)
                 layers.insert(2, make_norm(norm, inner))
         else:
+            assert submodule is not None  # not innermost
             up = nn.ConvTranspose2d(up_in, outer, 4, stride=2, padding=1, bias=bias)
             layers = [
                 nn.LeakyReLU(0.2),
@@ -253,19 +256,19 @@ for _size in UNET_SIZES:
     _depth = int(math.log2(_size))
     GENERATORS.add(
         f"unet{_size}",
-        GeneratorEntry(f"unet{_size}", "unet", _size, lambda c, d=_depth: UnetGenerator(d, c)),
+        GeneratorEntry(f"unet{_size}", "unet", _size, functools.partial(UnetGenerator, _depth)),
     )
     GENERATORS.add(
         f"encdec{_size}",
         GeneratorEntry(
-            f"encdec{_size}", "encdec", _size, lambda c, d=_depth: UnetGenerator(d, c, skip=False)
+            f"encdec{_size}", "encdec", _size, functools.partial(UnetGenerator, _depth, skip=False)
         ),
     )
 for _blocks in (9, 6):
     GENERATORS.add(
         f"resnet{_blocks}",
         GeneratorEntry(
-            f"resnet{_blocks}", "resnet", 256, lambda c, b=_blocks: ResnetGenerator(b, c)
+            f"resnet{_blocks}", "resnet", 256, functools.partial(ResnetGenerator, _blocks)
         ),
     )
 

@@ -68,7 +68,7 @@ def _high_depth(im: Image.Image) -> str | None:
     as mode RGB (Pillow keeps the high byte); its raw mode (`RGB;16B`) tells."""
     if im.mode in HIGH_DEPTH_MODES:
         return im.mode
-    raw = [str(tile[3]) for tile in (im.tile or []) if len(tile) > 3]
+    raw = [str(tile[3]) for tile in (getattr(im, "tile", None) or []) if len(tile) > 3]
     return next((r for r in raw if ";16" in r or ";32" in r), None)
 
 

@@ -151,8 +151,7 @@ def cityscapes_class_table() -> ClassTable:
 
     return ClassTable(
         tuple(
-            ClassEntry(trainId2label[t].name, t, tuple(trainId2label[t].color))  # type: ignore[arg-type]
-            for t in range(19)
+            ClassEntry(trainId2label[t].name, t, tuple(trainId2label[t].color)) for t in range(19)
         )
     )
 

@@ -16,6 +16,7 @@ import os
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -71,7 +72,7 @@ class DecodeCache:
 
     def put(self, key: str, sample: Sample) -> None:
         """Store `sample` (atomically: a reader sees the whole entry or none)."""
-        arrays: dict[str, np.ndarray] = {
+        arrays: dict[str, Any] = {
             "key": np.array(key),
             "sample_id": np.array(sample.sample_id),
             "input": _as_uint8_image(sample.input),

@@ -27,7 +27,7 @@ class OrderedFeaturesMetric(Metric):
     full_state_update = False
 
     def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+        super().__init__(**kwargs)
         self._widths: dict[str, int] = {}
 
     def _add_records_state(self, name: str, width: int) -> None:

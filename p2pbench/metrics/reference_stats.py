@@ -170,7 +170,7 @@ def _inconsistency(stats: ReferenceStats) -> str | None:
         return f"expected sum (d,) and sum_outer (d, d), found {found}"
     f = stats.features
     if f is not None and (not isinstance(f, Tensor) or tuple(f.shape) != (stats.n, d)):
-        found = tuple(f.shape) if isinstance(f, Tensor) else type(f).__name__
+        found = str(tuple(f.shape)) if isinstance(f, Tensor) else type(f).__name__
         return f"expected features of shape ({stats.n}, {d}) for n = {stats.n}, found {found}"
     return None
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from p2pbench import __version__
 from p2pbench.cli import main
 from p2pbench.protocols import get_protocol
 from p2pbench.reporting.tables import (
@@ -87,7 +88,7 @@ def test_seeds_of_a_variant_become_one_row_with_mean_std_and_n(
         assert frame.loc["Ground truth", m] == _metrics(result_files["real"])[m]
     assert table.metrics == ACC and table.directions == dict.fromkeys(ACC, "higher")
     assert "synthcity@v1" in table.caption and "4 images" in table.caption
-    assert "p2pbench 0.1.0" in table.caption and "fcn8s-synthcity64" in table.caption
+    assert f"p2pbench {__version__}" in table.caption and "fcn8s-synthcity64" in table.caption
 
 
 def test_markdown_values_plus_minus_and_direction_aware_bold(result_files: dict, modified) -> None:

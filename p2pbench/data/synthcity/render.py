@@ -216,7 +216,7 @@ def render(scene: Scene, size: int, rng: np.random.Generator) -> tuple[np.ndarra
     photo[road] += (5 * smooth_noise(rng, size, 16) + 3 * fine)[road][:, None]
     wall = label == BUILDING
     photo[wall] += (6 * smooth_noise(rng, size, 12))[wall][:, None]
-    light = scene.brightness * (1 + scene.gradient[0] * (xs - 0.5) + scene.gradient[1] * (ys - 0.5))
-    photo *= light[..., None] * np.asarray(scene.tint, dtype=np.float32)
+    shade = scene.brightness * (1 + scene.gradient[0] * (xs - 0.5) + scene.gradient[1] * (ys - 0.5))
+    photo *= shade[..., None] * np.asarray(scene.tint, dtype=np.float32)
     photo += scene.noise * rng.standard_normal((size, size, 3), dtype=np.float32)
     return np.clip(np.rint(photo), 0, 255).astype(np.uint8), label

@@ -71,7 +71,8 @@ def vision_config() -> Any:
     """The `CLIPVisionConfig` of ViT-L/14@336px, with eager attention."""
     from transformers import CLIPVisionConfig
 
-    return CLIPVisionConfig(**VISION_CONFIG, attn_implementation=ATTN_IMPLEMENTATION)
+    # transformers 5's typed config omits attn_implementation, which it still accepts
+    return CLIPVisionConfig(**VISION_CONFIG, attn_implementation=ATTN_IMPLEMENTATION)  # type: ignore[call-arg]
 
 
 def new_model() -> torch.nn.Module:
@@ -81,7 +82,7 @@ def new_model() -> torch.nn.Module:
     try:
         from transformers.initialization import no_init_weights
     except ImportError:  # transformers 4.x
-        from transformers.modeling_utils import no_init_weights
+        from transformers.modeling_utils import no_init_weights  # type: ignore[attr-defined,no-redef]
     with no_init_weights():
         return CLIPVisionModelWithProjection(vision_config())
 

@@ -191,7 +191,7 @@ class DINOv2Encoder:
         x = self.preprocess(images.to(self.device))
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        return self.model.forward_features(x)[:, 0].to(torch.float64)
+        return self.model.forward_features(x)[:, 0].to(torch.float64)  # type: ignore[operator]
 
     def describe(self) -> dict[str, Any]:
         return describe_encoder(self, self.weights)

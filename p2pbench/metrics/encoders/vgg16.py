@@ -84,7 +84,7 @@ class VGG16Encoder:
         info.check_mode(mode)
         self.info, self.mode, self.device = info, mode, device
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.net = vgg16_fc2(weights).to(device, memory_format=self.memory_format)
+        self.net = vgg16_fc2(weights).to(device, memory_format=self.memory_format)  # type: ignore[call-overload]
         self.weights = dataclasses.replace(weights, state_dict={})  # the tensors live in the net
 
     def _one(self, image: Tensor) -> Tensor:
