@@ -98,10 +98,10 @@ class Result:
         if self.ablation is not None and self.ablation.seed is not None:
             return self.ablation.seed
         run = self.source.get("run")
-        if isinstance(run, dict) and _is_int(run.get("seed")):
-            return int(run["seed"])
-        seed = self.extra.get("seed")
-        return int(seed) if _is_int(seed) else None
+        seed = run.get("seed") if isinstance(run, dict) else None
+        if not _is_int(seed):
+            seed = self.extra.get("seed")
+        return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
 
     @property
     def run_id(self) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -104,7 +105,7 @@ def test_a_new_code_version_does_not_change_an_ablation_plan(tmp_path: Path) -> 
     options = AblationOptions(protocol="synthcity@v1", steps=2, ngf=4, ndf=4, sample_images=0)
     manifest = manifest_of(plan_runs(PLANS.get("receptive-field"), options), [])
     pending = prepare_folder(tmp_path / "rf", manifest, replan=False)
-    other = {**manifest, "versions": {**manifest["versions"], "code_version": "0.2.0+gdeadbee"}}
+    other = replace(manifest, versions={**manifest.versions, "code_version": "0.2.0+gdeadbee"})
     assert prepare_folder(tmp_path / "rf", other, replan=False) == pending
 
 

@@ -280,7 +280,8 @@ class TrainingLogLine:
         step = int_or_none(d["step"], f"{where} step")
         if step is None:
             raise RecordError(f"{where}: step is null")
-        losses, timing = {}, {}
+        losses: dict[str, float] = {}
+        timing: dict[str, float] = {}
         for key, value in d.items():
             if key in ("step", "epoch") or not finite_number(value):
                 continue

@@ -312,11 +312,11 @@ def summary_notes(summary: AblationSummary) -> list[str]:
                 row.label
             )
     grouped: dict[tuple[str, tuple[str, ...]], list[str]] = {}
-    for reason, labels in by_reason.items():
-        for label, rows in labels.items():
-            grouped.setdefault((reason, tuple(rows)), []).append(label)
-    for (reason, rows), labels in grouped.items():
-        notes.append(f"{', '.join(labels)} unavailable for {', '.join(rows)}: {reason}")
+    for reason, by_label in by_reason.items():
+        for label, row_labels in by_label.items():
+            grouped.setdefault((reason, tuple(row_labels)), []).append(label)
+    for (reason, rows_of), labels in grouped.items():
+        notes.append(f"{', '.join(labels)} unavailable for {', '.join(rows_of)}: {reason}")
     for row in summary.rows:
         if row.vs_reference_reason:
             notes.append(f"{row.label}: no Δ ({row.vs_reference_reason})")

@@ -9,6 +9,7 @@ that CSV writes. The writers only escape and lay out; they never decide what a c
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -118,7 +119,11 @@ def _cell(cell: Cell, fmt: str) -> str:
     return text
 
 
-_ESCAPE = {"md": markdown_escape, "latex": latex_escape, "html": html.escape}
+_ESCAPE: dict[str, Callable[[str], str]] = {
+    "md": markdown_escape,
+    "latex": latex_escape,
+    "html": html.escape,
+}
 
 
 def _body(table: TextTable, fmt: str) -> list[list[str]]:
