@@ -21,7 +21,12 @@ from PIL import Image
 
 from p2pbench.cli import main
 from p2pbench.protocols import get_protocol
-from p2pbench.reporting.html import build_report, render_summary_html, summary_table, write_report
+from p2pbench.reporting.report.page import (
+    build_report,
+    render_summary_html,
+    summary_table,
+    write_report,
+)
 from p2pbench.results import Result
 
 EVIL = "<script>alert(1)</script>"
