@@ -26,7 +26,7 @@ from p2pbench.ablation.runner import GROUND_TRUTH, RESULT
 from p2pbench.cli import checks
 from p2pbench.devices import check_device
 from p2pbench.distributed import gather_lists, is_main_process, rank_and_world
-from p2pbench.reporting.report.page import write_report
+from p2pbench.reporting.html import write_report
 
 
 def _seeds(value: str) -> tuple[int, ...]:

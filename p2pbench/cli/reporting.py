@@ -23,7 +23,7 @@ from p2pbench.reporting.check import (
     render_markdown,
 )
 from p2pbench.reporting.formats import FORMATS, render_table
-from p2pbench.reporting.report.page import write_report
+from p2pbench.reporting.html import write_report
 from p2pbench.reporting.tables import build_table, load_results
 from p2pbench.results import ResultError, read_result
 

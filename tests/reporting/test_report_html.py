@@ -9,7 +9,6 @@ import io
 import json
 import re
 import statistics
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -21,12 +20,7 @@ from PIL import Image
 
 from p2pbench.cli import main
 from p2pbench.protocols import get_protocol
-from p2pbench.reporting.report.page import (
-    build_report,
-    render_summary_html,
-    summary_table,
-    write_report,
-)
+from p2pbench.reporting.html import build_report, write_report
 from p2pbench.results import Result
 
 EVIL = "<script>alert(1)</script>"
@@ -300,17 +294,6 @@ def _check_variant_rows(rows: list[list[str]]) -> None:
 
 def test_every_variant_row_shows_mean_pm_std(ablation: tuple[Path, str]) -> None:
     _check_variant_rows(_table_rows(ablation[1]))
-
-
-def test_own_summary_table_when_the_ablation_renderer_is_absent(
-    ablation: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    summary = json.loads((ablation[0] / "summary.json").read_text(encoding="utf-8"))
-    text = render_summary_html(summary)
-    _check_variant_rows([cells for _, _, cells in Page(text).rows])
-    assert EVIL not in text and "&lt;script&gt;" in text
-    monkeypatch.setitem(sys.modules, "p2pbench.reporting.ablation", None)  # import fails
-    assert summary_table(summary) == text
 
 
 def test_self_contained_escaped_and_small(ablation: tuple[Path, str]) -> None:
