@@ -54,10 +54,10 @@ def embed_file(folder: Folder, result: Result, ref: Any, alt: str) -> Embedded:
 def as_png(data: bytes) -> bytes:
     """An image file re-encoded as PNG, at most THUMBNAIL pixels a side, without metadata."""
     try:
-        with PILImage.open(io.BytesIO(data)) as im:
-            im.load()
-            alpha = "A" in im.getbands() or "transparency" in im.info
-            im = im.convert("RGBA" if alpha else "L" if im.mode in ("1", "L") else "RGB")
+        with PILImage.open(io.BytesIO(data)) as opened:
+            opened.load()
+            alpha = "A" in opened.getbands() or "transparency" in opened.info
+            im = opened.convert("RGBA" if alpha else "L" if opened.mode in ("1", "L") else "RGB")
     except (OSError, SyntaxError) as err:
         raise ValueError(f"not a readable image ({err})") from None
     im.info = {}  # no text chunks or profiles carried over

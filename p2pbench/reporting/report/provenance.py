@@ -39,8 +39,9 @@ def provenance(folder: Folder, labels: dict[int, str]) -> Provenance:
     results = []
     for r in folder.results:
         prov = r.provenance
-        segmenter = prov.get("segmenter") if isinstance(prov.get("segmenter"), dict) else {}
-        versions = prov.get("versions") if isinstance(prov.get("versions"), dict) else {}
+        segmenter, versions = prov.get("segmenter"), prov.get("versions")
+        segmenter = segmenter if isinstance(segmenter, dict) else {}
+        versions = versions if isinstance(versions, dict) else {}
         command = prov.get("command")
         rows = {
             "file": folder.rel(r.path or "?"),

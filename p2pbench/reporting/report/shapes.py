@@ -84,8 +84,8 @@ def run_seed(result: Result) -> float:
     """The run's training seed as a sort key (inf when none is recorded)."""
     # seed rule: see records (this falls back to the eval seed `provenance.seed`;
     # reporting/ablation.py falls back to `source.run.seed`)
-    seed = ablation_info(result).get("seed", result.provenance.get("seed"))
-    return float(seed) if finite(seed) is not None else math.inf
+    seed = finite(ablation_info(result).get("seed", result.provenance.get("seed")))
+    return seed if seed is not None else math.inf
 
 
 def recorded_seed(result: Result) -> Any:
