@@ -148,3 +148,19 @@ def test_comparable_key_and_seed_rule(old_folder: Path) -> None:
     assert Result.from_dict({**data, "seed": None}).train_seed is None
     with_config = {**data, "seed": None, "source": {**data["source"], "run": {"seed": 5}}}
     assert Result.from_dict(with_config).train_seed == 5
+
+
+def test_the_report_of_an_old_folder_shows_its_table_and_every_file(old_folder: Path) -> None:
+    from p2pbench.reporting.html import build_page, build_report
+
+    page = build_page(old_folder)
+    assert page.problems == ()
+    # the fixture has no checkpoints, so the runs' config.json files are listed, nothing else
+    assert {Path(p).name for p, _ in page.skipped} == {"config.json"}
+    assert page.grid is not None and len(page.grid.rows) == 2
+    text = build_report(old_folder)
+    summary = _json(old_folder / "summary.json")
+    for row in summary["rows"]:
+        mean = row["metrics"]["class_iou"]["mean"]
+        assert f"{mean:.3f} ± {row['metrics']['class_iou']['std']:.3f}" in text
+    assert "summary.json not found" not in text and "incomplete" not in text
