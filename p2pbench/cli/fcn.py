@@ -16,20 +16,18 @@ from p2pbench.base import sha256_file
 from p2pbench.cli import checks
 from p2pbench.data.colour_labels import SIDES, read_class_table
 from p2pbench.devices import check_device
-from p2pbench.evaluation.segmenters import (
-    RECIPES,
-    SEGMENTERS,
-    train_synthcity_segmenter,
-)
+from p2pbench.evaluation.segmenters import SEGMENTERS
 from p2pbench.evaluation.user_segmenters import (
     CITYSCAPES_OUTPUTS,
     CITYSCAPES_SIZE,
+    RECIPES,
     USER_DEFAULTS,
     aligned_segmentation_data,
     check_size,
     check_training_options,
     cityscapes_segmentation_data,
     is_cityscapes_root,
+    train_synthcity_segmenter,
     train_user_segmenter,
     user_arch,
 )
@@ -200,7 +198,9 @@ def fcn_train_command(
         name = segmenter or DEFAULT_SEGMENTER
         recipe = dict(RECIPES[name])
         recipe.update({k: v for k, v in (("steps", steps), ("seed", seed)) if v is not None})
-        path = train_synthcity_segmenter(name, recipe, out, device=device, progress=not quiet)
+        path = train_synthcity_segmenter(
+            name, SEGMENTERS.get(name).arch, recipe, out, device=device, progress=not quiet
+        )
         click.echo(f"{path}  sha256 {sha256_file(path)}")
         return
     if segmenter is not None:

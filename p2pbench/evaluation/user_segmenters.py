@@ -18,6 +18,7 @@ builds an FCN-score protocol from the file alone.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,13 +30,15 @@ from torch import Tensor
 from tqdm import tqdm
 
 from fcn.fcn8s import FCN8sArch
-from fcn.train import save_trained, train_segmenter
+from fcn.train import BatchFn, save_trained, train_segmenter
 from p2pbench.base import files_sha256
 from p2pbench.data import (
+    SYNTHCITY_CLASSES,
     AlignedDataset,
     CityscapesDataset,
     ClassTable,
     ColourStats,
+    build_dataset,
     cityscapes_class_table,
     labelids_to_trainids,
     quantize_uint8,
@@ -45,7 +48,6 @@ from p2pbench.data import (
 from p2pbench.data.aligned import check_pairs, list_aligned, read_label
 from p2pbench.data.colour_labels import colour_lut
 from p2pbench.data.sample import IGNORE_ID, pil_filter
-from p2pbench.evaluation.segmenters import sampled_batches
 
 DATA_HASH_RULE = (
     "sha256 over the training files sorted by relative path: '<relative path>\\0<sha256 of "
@@ -288,4 +290,118 @@ def train_user_segmenter(
         "final_loss": sum(tail) / len(tail),
     }
     save_trained(out, model.cpu(), recipe)
+    return Path(out)
+
+
+RECIPES: dict[str, dict[str, Any]] = {
+    "fcn8s-synthcity64": {
+        "data": "synthcity",
+        "synthcity_version": 1,
+        "size": 64,
+        "n_train": 1000,
+        "data_seed": 1,
+        "steps": 600,
+        "batch_size": 16,
+        "lr": 1e-3,
+        "seed": 0,
+    },
+    "fcn8s-synthcity128": {
+        "data": "synthcity",
+        "synthcity_version": 2,
+        "size": 128,
+        "n_train": 2000,
+        "data_seed": 1,
+        "steps": 1500,
+        "batch_size": 16,
+        "lr": 1e-3,
+        "seed": 0,
+    },
+}
+"""How each shipped synthcity segmenter was trained (`p2pbench fcn train` replays it)."""
+SYNTHCITY64_RECIPE = RECIPES["fcn8s-synthcity64"]
+
+
+def synthcity_batches(
+    size: int,
+    n: int,
+    data_seed: int,
+    batch_size: int,
+    seed: int,
+    class_train_ids: Sequence[int],
+    version: int,
+) -> BatchFn:
+    """Seeded batches of real synthcity photos (uint8) and class-index maps, with flips."""
+    data = build_dataset(
+        f"synthcity@v{version}",
+        "train",
+        size=size,
+        direction="BtoA",
+        seed=data_seed,
+        data_root=None,
+        n=n,
+    )
+    lut = np.full(256, 255, dtype=np.int64)
+    lut[list(class_train_ids)] = np.arange(len(class_train_ids))
+    images = torch.empty(n, 3, size, size, dtype=torch.uint8)
+    labels = torch.empty(n, size, size, dtype=torch.int64)
+    for i in range(n):
+        sample = data[i]
+        images[i] = quantize_uint8(sample.target)
+        labels[i] = torch.from_numpy(lut[sample.label.numpy()])
+    return sampled_batches(images, labels, batch_size, seed)
+
+
+def sampled_batches(images: Tensor, labels: Tensor, batch_size: int, seed: int) -> BatchFn:
+    """Seeded batches of `images` (uint8 N×3×H×W) and `labels` (N×H×W class indices, any
+    integer dtype, 255 = ignore) drawn with replacement, each flipped with probability 1/2."""
+    n = len(images)
+
+    def batch(step: int) -> tuple[Tensor, Tensor]:
+        g = torch.Generator().manual_seed(seed * 1_000_003 + step)
+        idx = torch.randint(n, (batch_size,), generator=g)
+        flip = torch.rand(batch_size, generator=g) < 0.5
+        x, y = images[idx].clone(), labels[idx].to(torch.int64, copy=True)
+        x[flip] = x[flip].flip(-1)
+        y[flip] = y[flip].flip(-1)
+        return x, y
+
+    return batch
+
+
+def train_synthcity_segmenter(
+    name: str,
+    arch: FCN8sArch,
+    recipe: dict[str, Any],
+    out: str | Path,
+    *,
+    device: str = "cpu",
+    progress: bool = True,
+) -> Path:
+    """Train the synthcity segmenter `name` (of `arch`) by `recipe` and write it to `out`."""
+    if recipe["data"] != "synthcity":
+        raise ValueError(f"{name} is trained on synthcity, not {recipe['data']!r}")
+    batches = synthcity_batches(
+        recipe["size"],
+        recipe["n_train"],
+        recipe["data_seed"],
+        recipe["batch_size"],
+        recipe["seed"],
+        [c.train_id for c in SYNTHCITY_CLASSES],
+        recipe["synthcity_version"],
+    )
+    model, losses = train_segmenter(
+        arch,
+        batches,
+        steps=recipe["steps"],
+        lr=recipe["lr"],
+        seed=recipe["seed"],
+        device=device,
+        progress=progress,
+    )
+    provenance = {
+        **recipe,
+        "segmenter": name,
+        "final_loss": sum(losses[-20:]) / len(losses[-20:]),
+    }
+    save_trained(out, model.cpu(), provenance)
     return Path(out)
