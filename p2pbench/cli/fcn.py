@@ -17,7 +17,7 @@ from p2pbench.cli import checks
 from p2pbench.data.colour_labels import SIDES, read_class_table
 from p2pbench.devices import check_device
 from p2pbench.evaluation.segmenters import SEGMENTERS
-from p2pbench.evaluation.user_segmenters import (
+from p2pbench.train.segmenter_data import (
     CITYSCAPES_OUTPUTS,
     CITYSCAPES_SIZE,
     RECIPES,

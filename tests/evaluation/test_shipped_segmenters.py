@@ -9,8 +9,8 @@ import pytest
 from p2pbench.data import synthcity_arrays
 from p2pbench.data.synthcity.dataset import SYNTHCITY_SPLITS
 from p2pbench.evaluation.segmenters import SEGMENTERS, WEIGHTS_DIR
-from p2pbench.evaluation.user_segmenters import RECIPES
 from p2pbench.protocols import PROTOCOLS
+from p2pbench.train.segmenter_data import RECIPES
 
 
 def _synthcity_protocols():

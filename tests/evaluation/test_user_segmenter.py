@@ -27,8 +27,8 @@ from p2pbench.base import sha256_file
 from p2pbench.cli import main
 from p2pbench.evaluation import RealImages, ScoreSpec, evaluate
 from p2pbench.evaluation.segmenters import WEIGHTS_DIR
-from p2pbench.evaluation.user_segmenters import cityscapes_segmentation_data
 from p2pbench.protocols import PROTOCOLS, user_fcn_protocol
+from p2pbench.train.segmenter_data import cityscapes_segmentation_data
 
 CLASSES = [
     {"name": "road", "color": [128, 64, 128]},

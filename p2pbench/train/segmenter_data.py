@@ -30,7 +30,6 @@ from torch import Tensor
 from tqdm import tqdm
 
 from fcn.fcn8s import FCN8sArch
-from fcn.train import BatchFn, save_trained, train_segmenter
 from p2pbench.base import files_sha256
 from p2pbench.data import (
     SYNTHCITY_CLASSES,
@@ -48,6 +47,7 @@ from p2pbench.data import (
 from p2pbench.data.aligned import check_pairs, list_aligned, read_label
 from p2pbench.data.colour_labels import colour_lut
 from p2pbench.data.sample import IGNORE_ID, pil_filter
+from p2pbench.train.segmenter import BatchFn, save_trained, train_segmenter
 
 DATA_HASH_RULE = (
     "sha256 over the training files sorted by relative path: '<relative path>\\0<sha256 of "
