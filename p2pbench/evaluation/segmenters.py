@@ -3,9 +3,10 @@
 - `fcn8s-synthcity128`: a narrow FCN-8s trained on synthcity version 2 photos at 128×128 (the
   `synthcity@v2` protocol); `fcn8s-synthcity64`: the same family on version 1 at 64×64
   (`synthcity@v1`). Both ship in the package (fcn/weights/), pinned by sha256, and
-  `p2pbench fcn train --segmenter NAME` reproduces them from their `RECIPES` entry (the recipe
-  is also stored inside the file). Their training scenes come from data seed 1, the protocols'
-  val scenes from seed 0: no scored scene is ever seen in training.
+  `p2pbench fcn train --segmenter NAME` reproduces them from their entry in
+  `p2pbench.train.segmenter.RECIPES` (the recipe is also stored inside the file). Their
+  training scenes come from data seed 1, the protocols' val scenes from seed 0: no scored scene
+  is ever seen in training.
 - `fcn8s-cityscapes`: the pix2pix authors' Caffe FCN-8s; users provide the caffemodel.
 """
 
