@@ -25,6 +25,7 @@ from p2pbench.evaluation import (
     evaluate,
     generate,
 )
+from p2pbench.evaluation.evaluators import applicable_groups
 from p2pbench.evaluation.sources import NAMINGS
 from p2pbench.metrics.availability import MetricUnavailableError
 from p2pbench.metrics.encoders import (
@@ -210,20 +211,17 @@ def _check_eval_options(
     _applies("naming", isinstance(source, ImageFolder), "only --images folders have a naming")
     _applies("allow_missing", isinstance(source, ImageFolder), "only --images can miss images")
     _applies("dropout", isinstance(source, GeneratorFile), "only --gen runs a generator")
-    fcn = "fcn" in score.metrics and proto.task in ("labels2photo", "photo2labels")
-    inception = "inception" in score.metrics and proto.task != "photo2labels"
+    applicable = applicable_groups(
+        score.metrics, proto.task, real_source=isinstance(source, RealImages)
+    )
+    groups = {g: g in applicable for g in GROUPS}
+    fcn, inception = groups["fcn"], groups["inception"]
     _applies("per_image", fcn, f"per-image scores are FCN-scores, not computed on {proto.key}")
     segmenter = fcn and proto.task == "labels2photo"
     defines = proto.segmenter.startswith(USER_SEGMENTER_PREFIX)  # the weights made the protocol
     _applies("segmenter_weights", segmenter or defines, f"{proto.key} runs no segmenter here")
     for name in ("fid_mode", "inception_weights", "reference_stats"):
         _applies(name, inception, f"FID/IS/KID are not computed on {proto.key} with these metrics")
-    groups = {
-        "fcn": fcn,
-        "paired": "paired" in score.metrics and not isinstance(source, RealImages),
-        "inception": inception,
-        **{g: g in score.metrics and proto.task != "photo2labels" for g in FEATURE_GROUPS},
-    }
     used = {e for e, _ in encoder.feature_encoders(score.metrics).values()}
     prdc_on = encoder.prdc_encoder if groups["prdc"] else ""
     for name, applies, uses in (
