@@ -234,7 +234,7 @@ def test_weights_other_than_the_protocols_are_refused(
     with pytest.raises(ValueError, match="pass it with --segmenter-weights"):
         evaluate(RealImages(), protocol=protocol, score=ScoreSpec(metrics=("fcn",)))
     # a protocol recorded from one file, scored with another: exit 2, one line
-    monkeypatch.setattr("p2pbench.cli.evaluate.resolve", lambda *a, **k: protocol)
+    monkeypatch.setattr("p2pbench.cli.eval_checks.resolve", lambda *a, **k: protocol)
     res = CliRunner().invoke(
         main,
         ["eval", "--real", "--data", str(data["folder"]), "--segmenter-weights", str(other)]
