@@ -32,7 +32,7 @@ from p2pbench.metrics.keys import FEATURE_GROUPS, GROUPS, METRICS
 from p2pbench.protocols import USER_SEGMENTER_PREFIX, Protocol, resolve
 
 
-def _run_spec(
+def build_run_spec(
     batch_size: int,
     device: str,
     seed: int,
@@ -54,7 +54,7 @@ def _run_spec(
     )
 
 
-def _protocol(
+def resolve_protocol(
     data: str | None,
     protocol: str | None,
     task: str,
@@ -66,7 +66,7 @@ def _protocol(
     `p2pbench fcn train --data` gets FCN-score (`user_fcn_protocol`), else paired metrics."""
     if protocol is None and data is None:
         raise click.UsageError("give --data (synthcity, cityscapes, or a folder) or --protocol")
-    if protocol is not None and _given("task"):
+    if protocol is not None and option_given("task"):
         raise click.UsageError(
             f"--task selects a protocol for --data; --protocol {protocol} fixes it"
         )
@@ -83,44 +83,48 @@ def _protocol(
             f"--data {data} and --protocol {protocol} (dataset {proto.dataset}) disagree; "
             "give one of them"
         )
-    _applies("direction", proto.dataset == "aligned", f"{proto.key} fixes its direction")
-    _applies("data_root", proto.dataset == "cityscapes", f"{proto.key} does not read Cityscapes")
+    check_applies("direction", proto.dataset == "aligned", f"{proto.key} fixes its direction")
+    check_applies(
+        "data_root", proto.dataset == "cityscapes", f"{proto.key} does not read Cityscapes"
+    )
     return proto
 
 
-def _given(name: str) -> bool:
+def option_given(name: str) -> bool:
     """Whether the user typed option `name` (not its default)."""
     source = click.get_current_context().get_parameter_source(name)
     return source in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
 
 
-def _applies(name: str, applies: bool, why: str) -> None:
+def check_applies(name: str, applies: bool, why: str) -> None:
     """An option given where it has no effect is an error, never silently ignored."""
-    if _given(name) and not applies:
+    if option_given(name) and not applies:
         raise click.UsageError(f"--{name.replace('_', '-')} has no effect here: {why}")
 
 
-def _check_eval_options(
+def check_eval_options(
     proto: Protocol,
     source: GeneratorFile | ImageFolder | RealImages,
     score: ScoreSpec,
     encoder: EncoderSpec,
 ) -> None:
     """Options that cannot apply, and metrics required up front (before any work)."""
-    _applies("naming", isinstance(source, ImageFolder), "only --images folders have a naming")
-    _applies("allow_missing", isinstance(source, ImageFolder), "only --images can miss images")
-    _applies("dropout", isinstance(source, GeneratorFile), "only --gen runs a generator")
+    check_applies("naming", isinstance(source, ImageFolder), "only --images folders have a naming")
+    check_applies("allow_missing", isinstance(source, ImageFolder), "only --images can miss images")
+    check_applies("dropout", isinstance(source, GeneratorFile), "only --gen runs a generator")
     applicable = applicable_groups(
         score.metrics, proto.task, real_source=isinstance(source, RealImages)
     )
     groups = {g: g in applicable for g in GROUPS}
     fcn, inception = groups["fcn"], groups["inception"]
-    _applies("per_image", fcn, f"per-image scores are FCN-scores, not computed on {proto.key}")
+    check_applies("per_image", fcn, f"per-image scores are FCN-scores, not computed on {proto.key}")
     segmenter = fcn and proto.task == "labels2photo"
     defines = proto.segmenter.startswith(USER_SEGMENTER_PREFIX)  # the weights made the protocol
-    _applies("segmenter_weights", segmenter or defines, f"{proto.key} runs no segmenter here")
+    check_applies("segmenter_weights", segmenter or defines, f"{proto.key} runs no segmenter here")
     for name in ("fid_mode", "inception_weights", "reference_stats"):
-        _applies(name, inception, f"FID/IS/KID are not computed on {proto.key} with these metrics")
+        check_applies(
+            name, inception, f"FID/IS/KID are not computed on {proto.key} with these metrics"
+        )
     used = {e for e, _ in encoder.feature_encoders(score.metrics).values()}
     prdc_on = encoder.prdc_encoder if groups["prdc"] else ""
     for name, applies, uses in (
@@ -129,7 +133,7 @@ def _check_eval_options(
         ("cmmd_crop", groups["cmmd"] or prdc_on.startswith("clip-"), "CLIP"),
         ("prdc_encoder", groups["prdc"], "prdc"),
     ):
-        _applies(name, bool(applies), f"--metrics computes nothing with {uses} on {proto.key}")
+        check_applies(name, bool(applies), f"--metrics computes nothing with {uses} on {proto.key}")
     for name, _ in encoder.weights:
         if name not in used:
             raise click.BadParameter(
@@ -152,7 +156,7 @@ def _check_eval_options(
                 param_hint="--require",
             )
         if group in FEATURE_GROUPS:
-            _require_encoder(name, *encoder.feature_encoders((group,))[group], encoder)
+            require_encoder(name, *encoder.feature_encoders((group,))[group], encoder)
         if group == "inception" and encoder.reference_stats is None:
             try:
                 find_inception_weights(encoder.inception_weights)
@@ -164,7 +168,7 @@ def _check_eval_options(
         checks.cache_home("the real images' feature cache")
 
 
-def _encoder_weights(given: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+def parse_encoder_weights(given: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     """`--encoder-weights NAME=PATH` pairs; a malformed one or an unknown name is an error."""
     pairs = []
     for item in given:
@@ -189,7 +193,7 @@ def _encoder_weights(given: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-def _require_encoder(metric: str, name: str, mode: str, encoder: EncoderSpec) -> None:
+def require_encoder(metric: str, name: str, mode: str, encoder: EncoderSpec) -> None:
     """A required feature metric whose encoder cannot be built fails before any work."""
     info = encoder_info(name)
     if missing := missing_packages(info):
@@ -205,6 +209,6 @@ def _require_encoder(metric: str, name: str, mode: str, encoder: EncoderSpec) ->
         raise MetricUnavailableError(f"--require {metric} is unavailable: {e}") from None
 
 
-def _data_root(data: str | None, data_root: str | None, protocol: Protocol) -> str | None:
+def dataset_root(data: str | None, data_root: str | None, protocol: Protocol) -> str | None:
     """Cityscapes' root; an aligned folder is carried by its protocol."""
     return None if protocol.dataset == "aligned" else data_root

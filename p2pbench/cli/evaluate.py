@@ -11,12 +11,12 @@ from p2pbench.base import check_new_output_dir
 from p2pbench.cli import checks
 from p2pbench.cli.context import default_of
 from p2pbench.cli.eval_checks import (
-    _applies,
-    _check_eval_options,
-    _data_root,
-    _encoder_weights,
-    _protocol,
-    _run_spec,
+    build_run_spec,
+    check_applies,
+    check_eval_options,
+    dataset_root,
+    parse_encoder_weights,
+    resolve_protocol,
 )
 from p2pbench.compute import FAST_MATH
 from p2pbench.data.aligned import DIRECTIONS
@@ -286,7 +286,7 @@ def eval_command(
         if images
         else RealImages()
     )
-    proto = _protocol(data, protocol, task, split, direction, segmenter_weights)
+    proto = resolve_protocol(data, protocol, task, split, direction, segmenter_weights)
     score = ScoreSpec(
         metrics=tuple(m.strip() for m in metric_groups.split(",") if m.strip()),
         split=split,
@@ -297,7 +297,7 @@ def eval_command(
         require=tuple(require),
         segmenter_weights=segmenter_weights,
     )
-    run = _run_spec(batch_size, device, seed, quiet, exact, workers, fast_math)
+    run = build_run_spec(batch_size, device, seed, quiet, exact, workers, fast_math)
     encoder = EncoderSpec(
         fid_mode,
         inception_weights,
@@ -306,10 +306,10 @@ def eval_command(
         dinov2_mode=dinov2_mode,
         cmmd_crop=cmmd_crop,
         prdc_encoder=prdc_encoder,
-        weights=_encoder_weights(encoder_weights),
+        weights=parse_encoder_weights(encoder_weights),
     )
-    _check_eval_options(proto, source, score, encoder)
-    root = _data_root(data, data_root, proto)
+    check_eval_options(proto, source, score, encoder)
+    root = dataset_root(data, data_root, proto)
     if out:
         checks.output_file(out, "--out", inputs=(gen, images, proto.data_path, root))
     result = evaluate(source, protocol=proto, data_root=root, score=score, run=run, encoder=encoder)
@@ -361,14 +361,14 @@ def generate_command(
     """Write a generator's outputs as PNGs named by sample id, as `eval` would score them."""
     if gen is None:
         raise click.UsageError("--gen CKPT is required")
-    proto = _protocol(data, protocol, task, split, direction, segmenter_weights)
-    _applies(
+    proto = resolve_protocol(data, protocol, task, split, direction, segmenter_weights)
+    check_applies(
         "segmenter_weights",
         proto.segmenter.startswith(USER_SEGMENTER_PREFIX),
         f"{proto.key} does not take its segmenter from a file",
     )
-    run = _run_spec(batch_size, device, seed, quiet, exact, workers, fast_math)
-    root = _data_root(data, data_root, proto)
+    run = build_run_spec(batch_size, device, seed, quiet, exact, workers, fast_math)
+    root = dataset_root(data, data_root, proto)
     checks.output_dir(out, "--out", inputs=(gen, proto.data_path, root))
     check_new_output_dir(out, overwrite)
     manifest = generate(
