@@ -43,6 +43,8 @@ from torch_fidelity.feature_extractor_inceptionv3 import (
 from torch_fidelity.interpolate_compat_tensorflow import interpolate_bilinear_2d_like_tensorflow1x
 
 from p2pbench.metrics.availability import Unavailable
+from p2pbench.metrics.encoders.registry import EncoderInfo, describe_encoder
+from p2pbench.metrics.encoders.weights import EncoderWeightsError
 from p2pbench.metrics.inception_weights import (
     InceptionWeights,
     InceptionWeightsError,
@@ -256,3 +258,33 @@ def try_build_extractor(
         return build_extractor(mode, weights, device, channels_last=channels_last)
     except InceptionWeightsError as e:
         return Unavailable(str(e))
+
+
+class InceptionEncoder:
+    """pool3 (2048-d) of the FID InceptionV3, in float64."""
+
+    def __init__(self, info: EncoderInfo, extractor: InceptionExtractor) -> None:
+        self.info, self.extractor, self.mode = info, extractor, extractor.mode
+
+    def __call__(self, images: Tensor) -> Tensor:
+        return self.extractor(images).pool3
+
+    def describe(self) -> dict[str, Any]:
+        return describe_encoder(self, self.extractor.weights)
+
+
+def build(
+    info: EncoderInfo,
+    mode: str,
+    weights: str | os.PathLike[str] | None,
+    device: torch.device,
+    *,
+    channels_last: bool = False,
+) -> InceptionEncoder:
+    try:
+        loaded = load_inception_weights(weights)
+    except InceptionWeightsError as e:
+        raise EncoderWeightsError(str(e)) from None
+    return InceptionEncoder(
+        info, InceptionExtractor(loaded, mode, device, channels_last=channels_last)
+    )
