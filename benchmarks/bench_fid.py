@@ -24,8 +24,8 @@ import torch
 import torchvision
 
 from benchmarks.common import time_per_call, write_results
+from p2pbench.metrics.encoders.inception import PREPROCESSING, InceptionExtractor
 from p2pbench.metrics.frechet import frechet_distance_arrays
-from p2pbench.metrics.inception import PREPROCESSING, InceptionExtractor
 from p2pbench.metrics.inception_weights import InceptionWeights
 
 DIMS = 2048

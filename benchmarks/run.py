@@ -663,7 +663,7 @@ def _inception_rows(ctx: Context) -> list[Row]:
     """p2pbench's extractor vs torch-fidelity's network, same weights, same uint8 images."""
     from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
-    from p2pbench.metrics.inception import InceptionExtractor
+    from p2pbench.metrics.encoders.inception import InceptionExtractor
     from p2pbench.metrics.inception_weights import InceptionWeights
 
     batch = 4 if ctx.quick else max(ctx.options.batch_sizes)
@@ -955,7 +955,7 @@ def agreement_section(ctx: Context) -> list[Row]:
     default path (channels-last), bf16 autocast and, on CUDA, TF32 and the CPU."""
     from fcn.fcn8s import predict
     from p2pbench.evaluation.segmenters import load_segmenter
-    from p2pbench.metrics.inception import InceptionExtractor
+    from p2pbench.metrics.encoders.inception import InceptionExtractor
     from p2pbench.metrics.inception_weights import InceptionWeights
 
     photos = _synthcity_photos(16 if ctx.quick else 64)

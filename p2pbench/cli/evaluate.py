@@ -36,7 +36,7 @@ from p2pbench.metrics.encoders import (
     ENCODERS,
     encoder_info,
 )
-from p2pbench.metrics.inception import PREPROCESSING
+from p2pbench.metrics.encoders.inception import PREPROCESSING
 from p2pbench.metrics.keys import DEFAULT_GROUPS, GROUPS
 from p2pbench.protocols import (
     DEFAULT_TASKS,

@@ -12,8 +12,8 @@ from p2pbench.devices import check_device
 from p2pbench.distributed import barrier, is_main_process
 from p2pbench.evaluation import EncoderSpec, RealImages, RunSpec, ScoreSpec, evaluate
 from p2pbench.metrics.availability import MetricUnavailableError
+from p2pbench.metrics.encoders.inception import PREPROCESSING
 from p2pbench.metrics.image_stats import compute_stats, fid_between
-from p2pbench.metrics.inception import PREPROCESSING
 from p2pbench.metrics.inception_weights import InceptionWeightsError, find_inception_weights
 from p2pbench.metrics.reference_stats import (
     ReferenceStats,

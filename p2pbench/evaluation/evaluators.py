@@ -29,9 +29,9 @@ from p2pbench.evaluation.label_maps import predict_classes, protocol_labels
 from p2pbench.evaluation.segmenters import LoadedSegmenter, load_segmenter
 from p2pbench.evaluation.spec import EncoderSpec
 from p2pbench.metrics.availability import Unavailable
+from p2pbench.metrics.encoders.inception import try_build_extractor
 from p2pbench.metrics.fcn_score import FCNScore, per_image_scores
 from p2pbench.metrics.generative import GenerativeMetrics
-from p2pbench.metrics.inception import try_build_extractor
 from p2pbench.metrics.keys import FEATURE_GROUPS, GROUPS, group_metrics
 from p2pbench.metrics.paired import PairedMetrics
 from p2pbench.metrics.reference_stats import (

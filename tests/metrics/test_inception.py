@@ -21,7 +21,7 @@ from p2pbench.metrics.availability import (
     Unavailable,
     require_available,
 )
-from p2pbench.metrics.inception import (
+from p2pbench.metrics.encoders.inception import (
     PREPROCESSING,
     build_extractor,
     clean_resize,

@@ -108,7 +108,7 @@ ENCODERS.add(
         modes=("tf", "pytorch-fid", "clean"),
         comparable={"tf": "torch-fidelity", "pytorch-fid": "pytorch-fid", "clean": "clean-fid"},
         weights=WeightsSpec(env="P2PBENCH_INCEPTION_WEIGHTS"),  # found by inception_weights
-        builder="p2pbench.metrics.inception:build",
+        builder="p2pbench.metrics.encoders.inception:build",
     ),
 )
 for _size, _dim in (("l", 1024), ("b", 768)):
