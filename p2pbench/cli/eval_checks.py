@@ -27,7 +27,7 @@ from p2pbench.metrics.encoders import (
     find_weights,
     missing_packages,
 )
-from p2pbench.metrics.inception_weights import InceptionWeightsError, find_inception_weights
+from p2pbench.metrics.encoders.inception import find_inception_weights
 from p2pbench.metrics.keys import FEATURE_GROUPS, GROUPS, METRICS
 from p2pbench.protocols import USER_SEGMENTER_PREFIX, Protocol, resolve
 
@@ -160,7 +160,7 @@ def check_eval_options(
         if group == "inception" and encoder.reference_stats is None:
             try:
                 find_inception_weights(encoder.inception_weights)
-            except InceptionWeightsError as e:
+            except EncoderWeightsError as e:
                 raise MetricUnavailableError(f"--require {name} is unavailable: {e}") from None
     if inception and encoder.reference_stats is None:
         checks.cache_home("FID reference statistics")

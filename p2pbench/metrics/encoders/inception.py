@@ -4,7 +4,14 @@ One forward pass gives, per image, the 2048-d pool3 features (FID, KID) and the 
 ``logits_unbiased`` (the last layer without its bias; IS), returned in float64 for accumulation.
 The network is torch-fidelity's ``FeatureExtractorInceptionV3`` built from its own blocks, so
 its key names and arithmetic are that library's; only the weights loading differs (see
-`p2pbench.metrics.inception_weights`: hash-checked, ``weights_only=True``, no download).
+`load_inception_weights`, on the encoders' shared loader `p2pbench.metrics.encoders.weights`:
+hash-checked, ``weights_only=True``, no download).
+
+Weights lookup order: an explicit path (``--inception-weights``),
+``$P2PBENCH_INCEPTION_WEIGHTS``, then the torch hub cache ``$TORCH_HOME/hub/checkpoints/``
+under torch-fidelity's and pytorch-fid's file names (`INCEPTION_WEIGHTS`); both files hold the
+same 566-key state dict, and their names carry the start of its sha256, checked before anything
+reads them.
 
 Preprocessing modes (uint8 N×3×H×W in; recorded in every result):
 
@@ -23,6 +30,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -43,12 +51,12 @@ from torch_fidelity.feature_extractor_inceptionv3 import (
 from torch_fidelity.interpolate_compat_tensorflow import interpolate_bilinear_2d_like_tensorflow1x
 
 from p2pbench.metrics.availability import Unavailable
-from p2pbench.metrics.encoders.registry import EncoderInfo, describe_encoder
-from p2pbench.metrics.encoders.weights import EncoderWeightsError
-from p2pbench.metrics.inception_weights import (
-    InceptionWeights,
-    InceptionWeightsError,
-    load_inception_weights,
+from p2pbench.metrics.encoders.registry import INCEPTION_WEIGHTS, EncoderInfo, describe_encoder
+from p2pbench.metrics.encoders.weights import (
+    EncoderWeightsError,
+    LoadedWeights,
+    find_weights,
+    load_weights,
 )
 from p2pbench.registry import Registry
 
@@ -58,6 +66,26 @@ Preprocess = Callable[[Tensor], Tensor]
 """uint8 N×3×H×W → float32 N×3×299×299, normalised as the network expects."""
 
 PREPROCESSING: Registry[Preprocess] = Registry("FID preprocessing mode")
+
+ENCODER = "inception-v3"
+NUM_KEYS = 566
+"""Entries of the FID InceptionV3's state dict (torch-fidelity / pytorch-fid layout)."""
+
+
+def find_inception_weights(path: str | os.PathLike[str] | None = None) -> tuple[Path, str]:
+    """(file, how it was found) by the lookup order; `EncoderWeightsNotFound` if none."""
+    return find_weights(ENCODER, INCEPTION_WEIGHTS, path)
+
+
+def load_inception_weights(path: str | os.PathLike[str] | None = None) -> LoadedWeights:
+    """Find, hash-check and safely read the weights, and check their 566 entries."""
+    loaded = load_weights(ENCODER, INCEPTION_WEIGHTS, path)
+    if len(loaded.state_dict) != NUM_KEYS:
+        raise EncoderWeightsError(
+            f"{loaded.path}: expected the {NUM_KEYS} state_dict entries of the FID InceptionV3 "
+            f"(torch-fidelity / pytorch-fid layout), found {len(loaded.state_dict)}"
+        )
+    return loaded
 
 
 @PREPROCESSING.register("tf")
@@ -130,7 +158,7 @@ class InceptionV3(nn.Module):
         try:
             net.load_state_dict(state_dict, strict=True, assign=True)
         except RuntimeError as e:
-            raise InceptionWeightsError(
+            raise EncoderWeightsError(
                 f"the weights do not fit the FID InceptionV3 (torch-fidelity/pytorch-fid key "
                 f"names and shapes): {e}"
             ) from e
@@ -177,7 +205,7 @@ class InceptionExtractor:
 
     def __init__(
         self,
-        weights: InceptionWeights,
+        weights: LoadedWeights,
         mode: str = "tf",
         device: str | torch.device = "cpu",
         *,
@@ -234,21 +262,21 @@ def _check_uint8(x: Tensor, ndim: int) -> None:
 
 def build_extractor(
     mode: str = "tf",
-    weights: InceptionWeights | str | os.PathLike[str] | None = None,
+    weights: LoadedWeights | str | os.PathLike[str] | None = None,
     device: str | torch.device = "cpu",
     *,
     channels_last: bool = False,
 ) -> InceptionExtractor:
     """An extractor; `weights` is loaded weights, a path, or None (the lookup order)."""
     PREPROCESSING.get(mode)  # an unknown mode fails before the weights are read
-    if not isinstance(weights, InceptionWeights):
+    if not isinstance(weights, LoadedWeights):
         weights = load_inception_weights(weights)
     return InceptionExtractor(weights, mode, device, channels_last=channels_last)
 
 
 def try_build_extractor(
     mode: str = "tf",
-    weights: InceptionWeights | str | os.PathLike[str] | None = None,
+    weights: LoadedWeights | str | os.PathLike[str] | None = None,
     device: str | torch.device = "cpu",
     *,
     channels_last: bool = False,
@@ -256,7 +284,7 @@ def try_build_extractor(
     """`build_extractor`, or `Unavailable` with the reason when the weights cannot be used."""
     try:
         return build_extractor(mode, weights, device, channels_last=channels_last)
-    except InceptionWeightsError as e:
+    except EncoderWeightsError as e:
         return Unavailable(str(e))
 
 
@@ -281,10 +309,7 @@ def build(
     *,
     channels_last: bool = False,
 ) -> InceptionEncoder:
-    try:
-        loaded = load_inception_weights(weights)
-    except InceptionWeightsError as e:
-        raise EncoderWeightsError(str(e)) from None
+    loaded = load_inception_weights(weights)
     return InceptionEncoder(
         info, InceptionExtractor(loaded, mode, device, channels_last=channels_last)
     )
