@@ -24,9 +24,9 @@ import torch
 import torchvision
 
 from benchmarks.common import time_per_call, write_results
+from p2pbench.metrics.encoders.inception import PREPROCESSING, InceptionExtractor
+from p2pbench.metrics.encoders.weights import LoadedWeights
 from p2pbench.metrics.frechet import frechet_distance_arrays
-from p2pbench.metrics.inception import PREPROCESSING, InceptionExtractor
-from p2pbench.metrics.inception_weights import InceptionWeights
 
 DIMS = 2048
 
@@ -89,7 +89,7 @@ def _random_extractor(mode: str, device: str) -> InceptionExtractor:
     net = torchvision.models.inception_v3(
         weights=None, aux_logits=False, num_classes=1008, init_weights=False
     )
-    weights = InceptionWeights(Path("random"), "random", "benchmark", net.state_dict())
+    weights = LoadedWeights(Path("random"), "random", "benchmark", False, net.state_dict())
     return InceptionExtractor(weights, mode, device)
 
 

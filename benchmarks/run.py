@@ -663,8 +663,8 @@ def _inception_rows(ctx: Context) -> list[Row]:
     """p2pbench's extractor vs torch-fidelity's network, same weights, same uint8 images."""
     from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
-    from p2pbench.metrics.inception import InceptionExtractor
-    from p2pbench.metrics.inception_weights import InceptionWeights
+    from p2pbench.metrics.encoders.inception import InceptionExtractor
+    from p2pbench.metrics.encoders.weights import LoadedWeights
 
     batch = 4 if ctx.quick else max(ctx.options.batch_sizes)
     x = _uint8_images(batch, SIZE, SIZE, ctx.device)
@@ -672,7 +672,7 @@ def _inception_rows(ctx: Context) -> list[Row]:
         path = Path(tmp) / "random-inception.pth"
         state = calibrated_inception_state(path)
         ours = InceptionExtractor(  # as `evaluate` runs it by default
-            InceptionWeights(path, "random", "benchmark", state),
+            LoadedWeights(path, "random", "benchmark", False, state),
             "tf",
             ctx.device,
             channels_last=True,
@@ -955,15 +955,17 @@ def agreement_section(ctx: Context) -> list[Row]:
     default path (channels-last), bf16 autocast and, on CUDA, TF32 and the CPU."""
     from fcn.fcn8s import predict
     from p2pbench.evaluation.segmenters import load_segmenter
-    from p2pbench.metrics.inception import InceptionExtractor
-    from p2pbench.metrics.inception_weights import InceptionWeights
+    from p2pbench.metrics.encoders.inception import InceptionExtractor
+    from p2pbench.metrics.encoders.weights import LoadedWeights
 
     photos = _synthcity_photos(16 if ctx.quick else 64)
     device = torch.device(ctx.device)
     segmenter = load_segmenter("fcn8s-synthcity128", device=device).module
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "random-inception.pth"
-        weights = InceptionWeights(path, "random", "benchmark", calibrated_inception_state(path))
+        weights = LoadedWeights(
+            path, "random", "benchmark", False, calibrated_inception_state(path)
+        )
         extractor = InceptionExtractor(weights, "tf", device)
     inception_photos = photos[:8]
 

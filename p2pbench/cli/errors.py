@@ -18,7 +18,7 @@ import click
 from PIL import Image
 
 from p2pbench.metrics.availability import MetricUnavailableError
-from p2pbench.metrics.inception_weights import InceptionWeightsError
+from p2pbench.metrics.encoders.weights import EncoderWeightsError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_BUG = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130
@@ -39,7 +39,7 @@ BAD_INPUT: tuple[type[Exception], ...] = (
     TypeError,
     KeyError,
     OSError,
-    InceptionWeightsError,
+    EncoderWeightsError,
     Image.DecompressionBombError,
 )
 """Exceptions that mean the input or the options are wrong: exit 2. (Every p2pbench error

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import click
-from click.core import ParameterSource
 
 from p2pbench.base import check_new_output_dir
 from p2pbench.cli import checks
-from p2pbench.cli.context import command_line, default_of
+from p2pbench.cli.context import default_of
+from p2pbench.cli.eval_checks import (
+    build_run_spec,
+    check_applies,
+    check_eval_options,
+    dataset_root,
+    parse_encoder_weights,
+    resolve_protocol,
+)
 from p2pbench.compute import FAST_MATH
 from p2pbench.data.aligned import DIRECTIONS
 from p2pbench.distributed import is_main_process
@@ -26,23 +32,16 @@ from p2pbench.evaluation import (
     generate,
 )
 from p2pbench.evaluation.sources import NAMINGS
-from p2pbench.metrics.availability import MetricUnavailableError
 from p2pbench.metrics.encoders import (
     ENCODERS,
-    EncoderWeightsError,
     encoder_info,
-    find_weights,
-    missing_packages,
 )
-from p2pbench.metrics.inception import PREPROCESSING
-from p2pbench.metrics.inception_weights import InceptionWeightsError, find_inception_weights
-from p2pbench.metrics.keys import DEFAULT_GROUPS, FEATURE_GROUPS, GROUPS, METRICS
+from p2pbench.metrics.encoders.inception import PREPROCESSING
+from p2pbench.metrics.keys import DEFAULT_GROUPS, GROUPS
 from p2pbench.protocols import (
     DEFAULT_TASKS,
     USER_SEGMENTER_PREFIX,
-    Protocol,
     protocol_names,
-    resolve,
 )
 from p2pbench.reporting.text import format_result
 
@@ -141,187 +140,6 @@ def _shared_options(command: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(options):
         command = option(command)
     return command
-
-
-def _run_spec(
-    batch_size: int,
-    device: str,
-    seed: int,
-    quiet: bool,
-    exact: bool,
-    workers: int,
-    fast_math: str | None,
-) -> RunSpec:
-    """How `eval` and `generate` run, with the command line recorded."""
-    return RunSpec(
-        batch_size,
-        device,
-        seed,
-        progress=not quiet,
-        command=command_line(),
-        exact=exact,
-        workers=workers,
-        fast_math=fast_math,
-    )
-
-
-def _protocol(
-    data: str | None,
-    protocol: str | None,
-    task: str,
-    split: str | None,
-    direction: str | None,
-    segmenter_weights: str | None = None,
-) -> Protocol:
-    """The protocol of what the user named. An aligned folder with --segmenter-weights from
-    `p2pbench fcn train --data` gets FCN-score (`user_fcn_protocol`), else paired metrics."""
-    if protocol is None and data is None:
-        raise click.UsageError("give --data (synthcity, cityscapes, or a folder) or --protocol")
-    if protocol is not None and _given("task"):
-        raise click.UsageError(
-            f"--task selects a protocol for --data; --protocol {protocol} fixes it"
-        )
-    proto = resolve(
-        data,
-        protocol,
-        task=task,
-        split=split,
-        direction=direction,
-        segmenter_weights=segmenter_weights,
-    )
-    if protocol is not None and data is not None and data != proto.dataset:
-        raise click.UsageError(
-            f"--data {data} and --protocol {protocol} (dataset {proto.dataset}) disagree; "
-            "give one of them"
-        )
-    _applies("direction", proto.dataset == "aligned", f"{proto.key} fixes its direction")
-    _applies("data_root", proto.dataset == "cityscapes", f"{proto.key} does not read Cityscapes")
-    return proto
-
-
-def _given(name: str) -> bool:
-    """Whether the user typed option `name` (not its default)."""
-    source = click.get_current_context().get_parameter_source(name)
-    return source in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
-
-
-def _applies(name: str, applies: bool, why: str) -> None:
-    """An option given where it has no effect is an error, never silently ignored."""
-    if _given(name) and not applies:
-        raise click.UsageError(f"--{name.replace('_', '-')} has no effect here: {why}")
-
-
-def _check_eval_options(
-    proto: Protocol,
-    source: GeneratorFile | ImageFolder | RealImages,
-    score: ScoreSpec,
-    encoder: EncoderSpec,
-) -> None:
-    """Options that cannot apply, and metrics required up front (before any work)."""
-    _applies("naming", isinstance(source, ImageFolder), "only --images folders have a naming")
-    _applies("allow_missing", isinstance(source, ImageFolder), "only --images can miss images")
-    _applies("dropout", isinstance(source, GeneratorFile), "only --gen runs a generator")
-    fcn = "fcn" in score.metrics and proto.task in ("labels2photo", "photo2labels")
-    inception = "inception" in score.metrics and proto.task != "photo2labels"
-    _applies("per_image", fcn, f"per-image scores are FCN-scores, not computed on {proto.key}")
-    segmenter = fcn and proto.task == "labels2photo"
-    defines = proto.segmenter.startswith(USER_SEGMENTER_PREFIX)  # the weights made the protocol
-    _applies("segmenter_weights", segmenter or defines, f"{proto.key} runs no segmenter here")
-    for name in ("fid_mode", "inception_weights", "reference_stats"):
-        _applies(name, inception, f"FID/IS/KID are not computed on {proto.key} with these metrics")
-    groups = {
-        "fcn": fcn,
-        "paired": "paired" in score.metrics and not isinstance(source, RealImages),
-        "inception": inception,
-        **{g: g in score.metrics and proto.task != "photo2labels" for g in FEATURE_GROUPS},
-    }
-    used = {e for e, _ in encoder.feature_encoders(score.metrics).values()}
-    prdc_on = encoder.prdc_encoder if groups["prdc"] else ""
-    for name, applies, uses in (
-        ("dinov2", groups["dinov2"], "dinov2"),
-        ("dinov2_mode", groups["dinov2"] or prdc_on.startswith("dinov2-"), "a DINOv2 encoder"),
-        ("cmmd_crop", groups["cmmd"] or prdc_on.startswith("clip-"), "CLIP"),
-        ("prdc_encoder", groups["prdc"], "prdc"),
-    ):
-        _applies(name, bool(applies), f"--metrics computes nothing with {uses} on {proto.key}")
-    for name, _ in encoder.weights:
-        if name not in used:
-            raise click.BadParameter(
-                f"{name} is not used by the metrics asked for (encoders used: "
-                f"{', '.join(sorted(used)) or 'none'})",
-                param_hint="--encoder-weights",
-            )
-    for name in score.require:
-        key = {"is": "is_mean", "kid": "kid_mean"}.get(name, name)
-        if key not in METRICS:
-            raise click.BadParameter(
-                f"unknown metric {name!r}; known: is, kid, {', '.join(METRICS)}",
-                param_hint="--require",
-            )
-        group = METRICS[key].group
-        if not groups[group]:
-            raise click.BadParameter(
-                f"{name} is not computed by this evaluation (its group {group!r} is off or does "
-                f"not apply to {proto.key})",
-                param_hint="--require",
-            )
-        if group in FEATURE_GROUPS:
-            _require_encoder(name, *encoder.feature_encoders((group,))[group], encoder)
-        if group == "inception" and encoder.reference_stats is None:
-            try:
-                find_inception_weights(encoder.inception_weights)
-            except InceptionWeightsError as e:
-                raise MetricUnavailableError(f"--require {name} is unavailable: {e}") from None
-    if inception and encoder.reference_stats is None:
-        checks.cache_home("FID reference statistics")
-    if any(groups[g] for g in FEATURE_GROUPS):
-        checks.cache_home("the real images' feature cache")
-
-
-def _encoder_weights(given: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
-    """`--encoder-weights NAME=PATH` pairs; a malformed one or an unknown name is an error."""
-    pairs = []
-    for item in given:
-        name, sep, path = item.partition("=")
-        if not sep or not name or not path:
-            raise click.BadParameter(
-                f"expected NAME=PATH, found {item!r}", param_hint="--encoder-weights"
-            )
-        if name not in ENCODERS.names():
-            raise click.BadParameter(
-                f"unknown encoder {name!r}; known: {', '.join(ENCODERS.names())}",
-                param_hint="--encoder-weights",
-            )
-        if name == "inception-v3":
-            raise click.BadParameter(
-                "InceptionV3's weights are given with --inception-weights",
-                param_hint="--encoder-weights",
-            )
-        if not Path(path).expanduser().is_file():
-            raise click.BadParameter(f"{name}={path}: not a file", param_hint="--encoder-weights")
-        pairs.append((name, path))
-    return tuple(pairs)
-
-
-def _require_encoder(metric: str, name: str, mode: str, encoder: EncoderSpec) -> None:
-    """A required feature metric whose encoder cannot be built fails before any work."""
-    info = encoder_info(name)
-    if missing := missing_packages(info):
-        raise MetricUnavailableError(
-            f"--require {metric} is unavailable: encoder {name} needs {', '.join(missing)} "
-            "(pip install 'p2pbench[encoders]')"
-        )
-    if name == "inception-v3":
-        return
-    try:
-        find_weights(name, info.weights, encoder.weights_for(name))
-    except EncoderWeightsError as e:
-        raise MetricUnavailableError(f"--require {metric} is unavailable: {e}") from None
-
-
-def _data_root(data: str | None, data_root: str | None, protocol: Protocol) -> str | None:
-    """Cityscapes' root; an aligned folder is carried by its protocol."""
-    return None if protocol.dataset == "aligned" else data_root
 
 
 @click.command("eval")
@@ -479,7 +297,7 @@ def eval_command(
         if images
         else RealImages()
     )
-    proto = _protocol(data, protocol, task, split, direction, segmenter_weights)
+    proto = resolve_protocol(data, protocol, task, split, direction, segmenter_weights)
     score = ScoreSpec(
         metrics=tuple(m.strip() for m in metric_groups.split(",") if m.strip()),
         split=split,
@@ -490,7 +308,7 @@ def eval_command(
         require=tuple(require),
         segmenter_weights=segmenter_weights,
     )
-    run = _run_spec(batch_size, device, seed, quiet, exact, workers, fast_math)
+    run = build_run_spec(batch_size, device, seed, quiet, exact, workers, fast_math)
     encoder = EncoderSpec(
         fid_mode,
         inception_weights,
@@ -499,10 +317,10 @@ def eval_command(
         dinov2_mode=dinov2_mode,
         cmmd_crop=cmmd_crop,
         prdc_encoder=prdc_encoder,
-        weights=_encoder_weights(encoder_weights),
+        weights=parse_encoder_weights(encoder_weights),
     )
-    _check_eval_options(proto, source, score, encoder)
-    root = _data_root(data, data_root, proto)
+    check_eval_options(proto, source, score, encoder)
+    root = dataset_root(data, data_root, proto)
     if out:
         checks.output_file(out, "--out", inputs=(gen, images, proto.data_path, root))
     result = evaluate(source, protocol=proto, data_root=root, score=score, run=run, encoder=encoder)
@@ -554,14 +372,14 @@ def generate_command(
     """Write a generator's outputs as PNGs named by sample id, as `eval` would score them."""
     if gen is None:
         raise click.UsageError("--gen CKPT is required")
-    proto = _protocol(data, protocol, task, split, direction, segmenter_weights)
-    _applies(
+    proto = resolve_protocol(data, protocol, task, split, direction, segmenter_weights)
+    check_applies(
         "segmenter_weights",
         proto.segmenter.startswith(USER_SEGMENTER_PREFIX),
         f"{proto.key} does not take its segmenter from a file",
     )
-    run = _run_spec(batch_size, device, seed, quiet, exact, workers, fast_math)
-    root = _data_root(data, data_root, proto)
+    run = build_run_spec(batch_size, device, seed, quiet, exact, workers, fast_math)
+    root = dataset_root(data, data_root, proto)
     checks.output_dir(out, "--out", inputs=(gen, proto.data_path, root))
     check_new_output_dir(out, overwrite)
     manifest = generate(

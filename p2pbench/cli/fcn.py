@@ -12,26 +12,25 @@ from click.core import ParameterSource
 from fcn.caffemodel import infer_fcn8s_arch, read_caffemodel
 from fcn.fcn8s import OFFICIAL_ARCH
 from fcn.weights import convert_caffemodel
-from p2pbench.base import sha256_file
 from p2pbench.cli import checks
 from p2pbench.data.colour_labels import SIDES, read_class_table
 from p2pbench.devices import check_device
-from p2pbench.evaluation.segmenters import (
-    RECIPES,
-    SEGMENTERS,
-    train_synthcity_segmenter,
-)
-from p2pbench.evaluation.user_segmenters import (
-    CITYSCAPES_OUTPUTS,
-    CITYSCAPES_SIZE,
-    USER_DEFAULTS,
-    aligned_segmentation_data,
-    check_size,
-    check_training_options,
-    cityscapes_segmentation_data,
-    is_cityscapes_root,
-    train_user_segmenter,
+from p2pbench.evaluation.segmenters import SEGMENTERS
+from p2pbench.train.segmenter import (
+    USER_OPTIONS,
+    SegmenterTraining,
+    TrainedSegmenter,
+    TrainingOptions,
+    replay_recipe,
+    train_segmenter,
     user_arch,
+)
+from p2pbench.train.segmenter_data import (
+    CITYSCAPES_SIZE,
+    AlignedData,
+    CityscapesData,
+    check_size,
+    is_cityscapes_root,
 )
 
 DEFAULT_SEGMENTER = "fcn8s-synthcity128"
@@ -137,17 +136,17 @@ def _channels(text: str | None) -> tuple[int, ...] | None:
     "--steps",
     type=int,
     default=None,
-    help=f"default: the shipped recipe's; {USER_DEFAULTS['steps']} with --data",
+    help=f"default: the shipped recipe's; {USER_OPTIONS.steps} with --data",
 )
 @click.option(
-    "--batch-size", type=int, default=None, help=f"--data [default: {USER_DEFAULTS['batch_size']}]"
+    "--batch-size", type=int, default=None, help=f"--data [default: {USER_OPTIONS.batch_size}]"
 )
-@click.option("--lr", type=float, default=None, help=f"--data [default: {USER_DEFAULTS['lr']}]")
+@click.option("--lr", type=float, default=None, help=f"--data [default: {USER_OPTIONS.lr}]")
 @click.option(
     "--seed",
     type=int,
     default=None,
-    help=f"default: the shipped recipe's; {USER_DEFAULTS['seed']} with --data",
+    help=f"default: the shipped recipe's; {USER_OPTIONS.seed} with --data",
 )
 @click.option(
     "--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or mps to train on"
@@ -206,16 +205,53 @@ def fcn_train_command(
         )
         checks.output_file(out, "--out")
         name = segmenter or DEFAULT_SEGMENTER
-        recipe = dict(RECIPES[name])
-        recipe.update({k: v for k, v in (("steps", steps), ("seed", seed)) if v is not None})
-        path = train_synthcity_segmenter(name, recipe, out, device=device, progress=not quiet)
-        click.echo(f"{path}  sha256 {sha256_file(path)}")
+        training = replay_recipe(name, SEGMENTERS.get(name).arch, steps=steps, seed=seed)
+        trained = train_segmenter(training, out, device=device, progress=not quiet)
+        click.echo(f"{trained.path}  sha256 {trained.sha256}")
         return
     if segmenter is not None:
         raise click.UsageError(
             "--segmenter replays a shipped synthcity recipe and --data trains on your data; "
             "give one of them"
         )
+    training = _user_training(
+        data,
+        data_root,
+        classes,
+        split,
+        labels_side,
+        size,
+        width_divisor,
+        channels,
+        out,
+        TrainingOptions(
+            steps=USER_OPTIONS.steps if steps is None else steps,
+            batch_size=USER_OPTIONS.batch_size if batch_size is None else batch_size,
+            lr=USER_OPTIONS.lr if lr is None else lr,
+            seed=USER_OPTIONS.seed if seed is None else seed,
+        ),
+    )
+    seg_data = training.data.read(progress=not quiet)
+    if seg_data.label_stats is not None:
+        side = labels_side or "B"
+        click.echo(f"labels ({side} side): {seg_data.label_stats.summary()}", err=True)
+    trained = train_segmenter(training, out, data=seg_data, device=device, progress=not quiet)
+    _report_user_training(trained, training, data)
+
+
+def _user_training(
+    data: str,
+    data_root: str | None,
+    classes: str | None,
+    split: str,
+    labels_side: str | None,
+    size: int | None,
+    width_divisor: int | None,
+    channels: str | None,
+    out: str,
+    options: TrainingOptions,
+) -> SegmenterTraining:
+    """The run `fcn train --data` asks for, every option checked before anything is read."""
     arch_widths = _channels(channels)
     if width_divisor is not None and arch_widths is not None:
         raise click.UsageError("give --width-divisor or --channels, not both")
@@ -230,14 +266,13 @@ def fcn_train_command(
         _refuse(("data_root",), "it locates --data cityscapes; --data already names the folder")
     if size is not None:
         check_size(size)
-    options = {"steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed}
-    hyper = {k: USER_DEFAULTS[k] if v is None else v for k, v in options.items()}
-    check_training_options(hyper["steps"], hyper["batch_size"], hyper["lr"])
     inputs = (data if Path(data).exists() else None, classes, data_root)
     checks.output_file(out, "--out", inputs=inputs)
+    source: CityscapesData | AlignedData
     if cityscapes:
         _refuse(("classes", "labels_side"), "Cityscapes has its 19 classes and trainId maps")
-        outputs = CITYSCAPES_OUTPUTS
+        root = data_root if data == "cityscapes" else data
+        source = CityscapesData(root, split=split, size=size or CITYSCAPES_SIZE)
     else:
         if classes is None:
             raise click.UsageError(
@@ -245,51 +280,35 @@ def fcn_train_command(
                 'table {"classes": [{"name": "road", "color": [128, 64, 128]}, ...]}, to decode '
                 "the colour label maps"
             )
-        table = read_class_table(classes)
-        outputs = len(table)
-    arch, arch_choice = user_arch(outputs, width_divisor, arch_widths)
-    if cityscapes:
-        root = data_root if data == "cityscapes" else data
-        seg_data = cityscapes_segmentation_data(
-            root, split=split, size=size or CITYSCAPES_SIZE, progress=not quiet
-        )
-    else:
-        seg_data, stats = aligned_segmentation_data(
-            data,
-            table,
-            split=split,
-            labels_side=labels_side or "B",
-            size=size,
-            progress=not quiet,
-        )
-        click.echo(f"labels ({labels_side or 'B'} side): {stats.summary()}", err=True)
-    path = train_user_segmenter(
-        seg_data,
-        arch,
-        out,
-        arch_choice=arch_choice,
-        device=device,
-        progress=not quiet,
-        **hyper,
-    )
-    click.echo(f"{path}  sha256 {sha256_file(path)}")
-    described = seg_data.description
+        source = AlignedData(Path(data), read_class_table(classes), split, labels_side or "B", size)
+    arch, arch_choice = user_arch(source.num_outputs, width_divisor, arch_widths)
+    return SegmenterTraining(source, arch, options, arch_choice=arch_choice)
+
+
+def _report_user_training(
+    trained: TrainedSegmenter, training: SegmenterTraining, data: str
+) -> None:
+    """The file, what it was trained on, and the `eval` command that scores with it."""
+    click.echo(f"{trained.path}  sha256 {trained.sha256}")
+    described = trained.data.description
     click.echo(
         f"trained on {described['n_train']} {described['data']} images of "
         f"{described['data_name']}/{described['split']} at {described['size']}×"
-        f"{described['size']}, {len(seg_data.table)} classes; data sha256 "
+        f"{described['size']}, {len(trained.data.table or ())} classes; data sha256 "
         f"{described['data_sha256']}"
     )
-    if cityscapes:
+    weights = shlex.quote(str(trained.path))
+    if isinstance(training.data, CityscapesData):
+        root = training.data.root
         where = f" --data-root {shlex.quote(str(root))}" if root is not None else ""
         click.echo(
             "next: p2pbench eval --gen G.pt --data cityscapes"
-            f"{where} --protocol pix2pix-2017-fast --segmenter-weights {shlex.quote(str(path))}"
+            f"{where} --protocol pix2pix-2017-fast --segmenter-weights {weights}"
         )
     else:
         click.echo(
-            f"next: p2pbench eval --gen G.pt --data {shlex.quote(data)} "
-            f"--segmenter-weights {shlex.quote(str(path))}"
+            f"next: p2pbench eval --gen G.pt --data {shlex.quote(data)} --segmenter-weights "
+            f"{weights}"
         )
 
 

@@ -12,9 +12,9 @@ from p2pbench.devices import check_device
 from p2pbench.distributed import barrier, is_main_process
 from p2pbench.evaluation import EncoderSpec, RealImages, RunSpec, ScoreSpec, evaluate
 from p2pbench.metrics.availability import MetricUnavailableError
+from p2pbench.metrics.encoders.inception import PREPROCESSING, find_inception_weights
+from p2pbench.metrics.encoders.weights import EncoderWeightsError
 from p2pbench.metrics.image_stats import compute_stats, fid_between
-from p2pbench.metrics.inception import PREPROCESSING
-from p2pbench.metrics.inception_weights import InceptionWeightsError, find_inception_weights
 from p2pbench.metrics.reference_stats import (
     ReferenceStats,
     export_npz,
@@ -151,7 +151,7 @@ def _require_weights(weights: str | None, what: str) -> None:
     """Missing InceptionV3 weights, found before any work: the metric is unavailable (exit 1)."""
     try:
         find_inception_weights(weights)
-    except InceptionWeightsError as e:
+    except EncoderWeightsError as e:
         raise MetricUnavailableError(f"{what} needs InceptionV3 weights: {e}") from None
 
 

@@ -13,16 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
-
-if TYPE_CHECKING:
-    from p2pbench.data.decode_cache import DecodeCache
 
 IGNORE_ID = 255
 """trainId of pixels that are not scored (Cityscapes convention)."""
@@ -173,6 +170,15 @@ def sample_generator(seed: int, epoch: int, index: int) -> torch.Generator:
     return torch.Generator().manual_seed(h & 0x7FFFFFFFFFFFFFFF)
 
 
+class SampleCache(Protocol):
+    """What a dataset's `decode_cache` does (`p2pbench.data.decode_cache.DecodeCache` is one):
+    the sample stored under a key, or None; store a sample under a key."""
+
+    def get(self, key: str) -> Sample | None: ...
+
+    def put(self, key: str, sample: Sample) -> None: ...
+
+
 class PairedDataset(Dataset[Sample]):
     """Base of every source: `__getitem__` loads a sample and applies the optional transform.
 
@@ -185,7 +191,7 @@ class PairedDataset(Dataset[Sample]):
         self.transform = transform
         self.transform_seed = transform_seed
         self.epoch = 0
-        self.decode_cache: DecodeCache | None = None  # see p2pbench.data.decode_cache
+        self.decode_cache: SampleCache | None = None  # e.g. a DecodeCache
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch

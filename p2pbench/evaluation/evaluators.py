@@ -14,7 +14,7 @@ processes by the metrics' sum states). The loop knows nothing else about them.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import torch
@@ -29,10 +29,10 @@ from p2pbench.evaluation.label_maps import predict_classes, protocol_labels
 from p2pbench.evaluation.segmenters import LoadedSegmenter, load_segmenter
 from p2pbench.evaluation.spec import EncoderSpec
 from p2pbench.metrics.availability import Unavailable
+from p2pbench.metrics.encoders.inception import try_build_extractor
 from p2pbench.metrics.fcn_score import FCNScore, per_image_scores
 from p2pbench.metrics.generative import GenerativeMetrics
-from p2pbench.metrics.inception import try_build_extractor
-from p2pbench.metrics.keys import FEATURE_GROUPS, group_metrics
+from p2pbench.metrics.keys import FEATURE_GROUPS, GROUPS, group_metrics
 from p2pbench.metrics.paired import PairedMetrics
 from p2pbench.metrics.reference_stats import (
     CacheLookup,
@@ -344,6 +344,24 @@ class InceptionEvaluator:
         return EvaluatorOutput(metrics=values, provenance={"inception": described})
 
 
+SEGMENTED_TASKS = ("labels2photo", "photo2labels")
+"""The tasks whose protocols have label maps to score FCN-score against."""
+
+
+def applicable_groups(groups: Iterable[str], task: str, *, real_source: bool) -> tuple[str, ...]:
+    """The metric groups among `groups` that apply to a protocol's `task` and a source, in
+    `GROUPS` order: FCN-score needs label maps, the paired metrics a generated image (the real
+    photos equal their targets), Inception and feature metrics photos."""
+    asked = set(groups)
+    applies = {
+        "fcn": task in SEGMENTED_TASKS,
+        "paired": not real_source,
+        "inception": task != "photo2labels",
+        **{g: task != "photo2labels" for g in FEATURE_GROUPS},
+    }
+    return tuple(g for g in GROUPS if g in asked and applies[g])
+
+
 def build_evaluators(
     protocol: Protocol,
     groups: Sequence[str],
@@ -362,10 +380,21 @@ def build_evaluators(
     metrics a generated image (the real photos equal their targets), Inception and feature metrics
     (FD_DINOv2, CMMD, precision/recall/density/coverage) photos.
     `channels_last` runs the segmenter and InceptionV3 in that memory format."""
+    applies = applicable_groups(groups, protocol.task, real_source=real_source)
     evaluators: list[Evaluator] = []
-    if "paired" in groups and not real_source:
+    if "fcn" in applies:
+        evaluators.append(
+            FCNEvaluator(
+                protocol,
+                device,
+                per_image=per_image,
+                segmenter_weights=segmenter_weights,
+                channels_last=channels_last,
+            )
+        )
+    if "paired" in applies:
         evaluators.append(PairedEvaluator(device))
-    if "inception" in groups and protocol.task != "photo2labels":
+    if "inception" in applies:
         evaluators.append(
             InceptionEvaluator(
                 protocol,
@@ -377,20 +406,8 @@ def build_evaluators(
                 channels_last=channels_last,
             )
         )
-    features = [g for g in FEATURE_GROUPS if g in groups]
-    if features and protocol.task != "photo2labels":
+    if features := [g for g in FEATURE_GROUPS if g in applies]:
         evaluators.append(FeatureEvaluator(features, device, encoder, channels_last=channels_last))
-    if "fcn" in groups and protocol.task in ("labels2photo", "photo2labels"):
-        evaluators.insert(
-            0,
-            FCNEvaluator(
-                protocol,
-                device,
-                per_image=per_image,
-                segmenter_weights=segmenter_weights,
-                channels_last=channels_last,
-            ),
-        )
     if not evaluators:
         raise ValueError(
             f"none of the metric groups {sorted(groups)} applies to {protocol.key} "

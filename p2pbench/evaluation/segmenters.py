@@ -3,30 +3,28 @@
 - `fcn8s-synthcity128`: a narrow FCN-8s trained on synthcity version 2 photos at 128×128 (the
   `synthcity@v2` protocol); `fcn8s-synthcity64`: the same family on version 1 at 64×64
   (`synthcity@v1`). Both ship in the package (fcn/weights/), pinned by sha256, and
-  `p2pbench fcn train --segmenter NAME` reproduces them from their `RECIPES` entry (the recipe
-  is also stored inside the file). Their training scenes come from data seed 1, the protocols'
-  val scenes from seed 0: no scored scene is ever seen in training.
+  `p2pbench fcn train --segmenter NAME` reproduces them from their entry in
+  `p2pbench.train.segmenter.RECIPES` (the recipe is also stored inside the file). Their
+  training scenes come from data seed 1, the protocols' val scenes from seed 0: no scored scene
+  is ever seen in training.
 - `fcn8s-cityscapes`: the pix2pix authors' Caffe FCN-8s; users provide the caffemodel.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 import fcn
 from fcn.fcn8s import FCN8sArch
-from fcn.train import BatchFn, save_trained, train_segmenter
 from fcn.weights import find_official_weights, load_fcn8s, read_converted
 from p2pbench.base import sha256_file
-from p2pbench.data import SYNTHCITY_CLASSES, build_dataset, quantize_uint8
+from p2pbench.data import SYNTHCITY_CLASSES
 from p2pbench.protocols import USER_SEGMENTER_PREFIX
 from p2pbench.registry import Registry
 
@@ -67,32 +65,6 @@ class LoadedSegmenter:
 
 SEGMENTERS: Registry[SegmenterSpec] = Registry("segmenter")
 
-RECIPES: dict[str, dict[str, Any]] = {
-    "fcn8s-synthcity64": {
-        "data": "synthcity",
-        "synthcity_version": 1,
-        "size": 64,
-        "n_train": 1000,
-        "data_seed": 1,
-        "steps": 600,
-        "batch_size": 16,
-        "lr": 1e-3,
-        "seed": 0,
-    },
-    "fcn8s-synthcity128": {
-        "data": "synthcity",
-        "synthcity_version": 2,
-        "size": 128,
-        "n_train": 2000,
-        "data_seed": 1,
-        "steps": 1500,
-        "batch_size": 16,
-        "lr": 1e-3,
-        "seed": 0,
-    },
-}
-"""How each shipped synthcity segmenter was trained (`p2pbench fcn train` replays it)."""
-SYNTHCITY64_RECIPE = RECIPES["fcn8s-synthcity64"]
 SEGMENTERS.add(
     "fcn8s-synthcity128",
     SegmenterSpec(
@@ -205,89 +177,3 @@ def load_user_segmenter(
         official=False,
         trained=recipe if isinstance(recipe, dict) else None,
     )
-
-
-def synthcity_batches(
-    size: int,
-    n: int,
-    data_seed: int,
-    batch_size: int,
-    seed: int,
-    class_train_ids: Sequence[int],
-    version: int,
-) -> BatchFn:
-    """Seeded batches of real synthcity photos (uint8) and class-index maps, with flips."""
-    data = build_dataset(
-        f"synthcity@v{version}",
-        "train",
-        size=size,
-        direction="BtoA",
-        seed=data_seed,
-        data_root=None,
-        n=n,
-    )
-    lut = np.full(256, 255, dtype=np.int64)
-    lut[list(class_train_ids)] = np.arange(len(class_train_ids))
-    images = torch.empty(n, 3, size, size, dtype=torch.uint8)
-    labels = torch.empty(n, size, size, dtype=torch.int64)
-    for i in range(n):
-        sample = data[i]
-        images[i] = quantize_uint8(sample.target)
-        labels[i] = torch.from_numpy(lut[sample.label.numpy()])
-    return sampled_batches(images, labels, batch_size, seed)
-
-
-def sampled_batches(images: Tensor, labels: Tensor, batch_size: int, seed: int) -> BatchFn:
-    """Seeded batches of `images` (uint8 N×3×H×W) and `labels` (N×H×W class indices, any
-    integer dtype, 255 = ignore) drawn with replacement, each flipped with probability 1/2."""
-    n = len(images)
-
-    def batch(step: int) -> tuple[Tensor, Tensor]:
-        g = torch.Generator().manual_seed(seed * 1_000_003 + step)
-        idx = torch.randint(n, (batch_size,), generator=g)
-        flip = torch.rand(batch_size, generator=g) < 0.5
-        x, y = images[idx].clone(), labels[idx].to(torch.int64, copy=True)
-        x[flip] = x[flip].flip(-1)
-        y[flip] = y[flip].flip(-1)
-        return x, y
-
-    return batch
-
-
-def train_synthcity_segmenter(
-    name: str,
-    recipe: dict[str, Any],
-    out: str | Path,
-    *,
-    device: str = "cpu",
-    progress: bool = True,
-) -> Path:
-    """Train the registered synthcity segmenter `name` by `recipe` and write it to `out`."""
-    spec = SEGMENTERS.get(name)
-    if recipe["data"] != "synthcity":
-        raise ValueError(f"{name} is trained on synthcity, not {recipe['data']!r}")
-    batches = synthcity_batches(
-        recipe["size"],
-        recipe["n_train"],
-        recipe["data_seed"],
-        recipe["batch_size"],
-        recipe["seed"],
-        [c.train_id for c in SYNTHCITY_CLASSES],
-        recipe["synthcity_version"],
-    )
-    model, losses = train_segmenter(
-        spec.arch,
-        batches,
-        steps=recipe["steps"],
-        lr=recipe["lr"],
-        seed=recipe["seed"],
-        device=device,
-        progress=progress,
-    )
-    provenance = {
-        **recipe,
-        "segmenter": name,
-        "final_loss": sum(losses[-20:]) / len(losses[-20:]),
-    }
-    save_trained(out, model.cpu(), provenance)
-    return Path(out)

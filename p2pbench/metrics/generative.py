@@ -23,9 +23,9 @@ import torch
 from torch import Tensor
 
 from p2pbench.metrics.availability import Unavailable
+from p2pbench.metrics.encoders.inception import InceptionExtractor
 from p2pbench.metrics.fid import FID
 from p2pbench.metrics.frechet import GaussianStats
-from p2pbench.metrics.inception import InceptionExtractor
 from p2pbench.metrics.inception_score import DEFAULT_SEED, DEFAULT_SPLITS, InceptionScore
 from p2pbench.metrics.keys import group_metrics
 from p2pbench.metrics.kid import DEFAULT_SUBSET_SIZE, DEFAULT_SUBSETS, KID

@@ -18,15 +18,15 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from p2pbench.metrics.encoders.inception import InceptionExtractor, build_extractor
+from p2pbench.metrics.encoders.weights import LoadedWeights
 from p2pbench.metrics.frechet import GaussianStats, frechet_distance
-from p2pbench.metrics.inception import InceptionExtractor, build_extractor
-from p2pbench.metrics.inception_weights import InceptionWeights
 from p2pbench.metrics.reference_stats import ReferenceStats, import_npz, load_stats
 from p2pbench.provenance import package_versions
 
 IMAGE_EXTENSIONS = (".bmp", ".jpeg", ".jpg", ".pgm", ".png", ".ppm", ".tif", ".tiff", ".webp")
 Images = str | os.PathLike[str] | Iterable[Tensor]
-Weights = InceptionWeights | str | os.PathLike[str] | None
+Weights = LoadedWeights | str | os.PathLike[str] | None
 
 
 def list_images(folder: str | os.PathLike[str]) -> list[Path]:

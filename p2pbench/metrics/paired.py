@@ -29,7 +29,7 @@ from torchmetrics.functional.image import (
 )
 
 from p2pbench.metrics.availability import Unavailable
-from p2pbench.metrics.inception_weights import hub_checkpoints_dir
+from p2pbench.metrics.encoders.weights import hub_checkpoints_dir
 
 DATA_RANGE = 255.0
 LPIPS_BACKBONES = {

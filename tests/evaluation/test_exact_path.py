@@ -12,7 +12,7 @@ from fcn.fcn8s import predict
 from p2pbench.data import build_dataset, quantize_uint8
 from p2pbench.evaluation import GeneratorModule, RealImages, RunSpec, ScoreSpec, evaluate
 from p2pbench.evaluation.segmenters import load_segmenter
-from p2pbench.metrics.inception import build_extractor
+from p2pbench.metrics.encoders.inception import build_extractor
 from p2pbench.protocols import get_protocol
 from reference_models import build_generator, translate
 

@@ -17,8 +17,8 @@ from p2pbench.evaluation import (
     evaluate,
 )
 from p2pbench.metrics.availability import MetricUnavailableError
+from p2pbench.metrics.encoders.inception import build_extractor
 from p2pbench.metrics.frechet import frechet_distance, stats_from_features
-from p2pbench.metrics.inception import build_extractor
 from p2pbench.results import Result
 
 LIMIT = 8

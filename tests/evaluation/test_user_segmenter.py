@@ -26,8 +26,8 @@ from p2pbench.base import sha256_file
 from p2pbench.cli import main
 from p2pbench.evaluation import RealImages, ScoreSpec, evaluate
 from p2pbench.evaluation.segmenters import WEIGHTS_DIR
-from p2pbench.evaluation.user_segmenters import cityscapes_segmentation_data
 from p2pbench.protocols import PROTOCOLS, user_fcn_protocol
+from p2pbench.train.segmenter_data import cityscapes_segmentation_data
 
 CLASSES = [
     {"name": "road", "color": [128, 64, 128]},
@@ -233,7 +233,7 @@ def test_weights_other_than_the_protocols_are_refused(
     with pytest.raises(ValueError, match="pass it with --segmenter-weights"):
         evaluate(RealImages(), protocol=protocol, score=ScoreSpec(metrics=("fcn",)))
     # a protocol recorded from one file, scored with another: exit 2, one line
-    monkeypatch.setattr("p2pbench.cli.evaluate.resolve", lambda *a, **k: protocol)
+    monkeypatch.setattr("p2pbench.cli.eval_checks.resolve", lambda *a, **k: protocol)
     res = CliRunner().invoke(
         main,
         ["eval", "--real", "--data", str(data["folder"]), "--segmenter-weights", str(other)]

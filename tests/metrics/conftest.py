@@ -8,8 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from p2pbench.metrics.encoders.inception import (
+    InceptionExtractor,
+    InceptionFeatures,
+    build_extractor,
+)
 from p2pbench.metrics.generative import GenerativeMetrics
-from p2pbench.metrics.inception import InceptionExtractor, InceptionFeatures, build_extractor
 
 N_IMAGES = 16  # per image set of the shared fixtures
 

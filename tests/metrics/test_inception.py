@@ -15,19 +15,26 @@ import pytest
 import torch
 from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
-from p2pbench.metrics import inception_weights as W
 from p2pbench.metrics.availability import (
     MetricUnavailableError,
     Unavailable,
     require_available,
 )
-from p2pbench.metrics.inception import (
+from p2pbench.metrics.encoders import weights as W
+from p2pbench.metrics.encoders.inception import (
+    NUM_KEYS,
     PREPROCESSING,
     build_extractor,
     clean_resize,
+    find_inception_weights,
+    load_inception_weights,
     try_build_extractor,
 )
+from p2pbench.metrics.encoders.registry import INCEPTION_WEIGHTS
 from p2pbench.registry import UnknownNameError
+
+TORCH_FIDELITY_NAME, PYTORCH_FID_NAME = INCEPTION_WEIGHTS.hub_files
+ENV_WEIGHTS = INCEPTION_WEIGHTS.env
 
 HAS_PYTORCH_FID = importlib.util.find_spec("pytorch_fid") is not None
 HAS_CLEAN_FID = importlib.util.find_spec("cleanfid") is not None
@@ -46,7 +53,7 @@ def torch_fidelity_net(inception_weights_file: Path) -> FeatureExtractorInceptio
 def no_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty torch hub, no environment variable: no weights anywhere."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.delenv(W.ENV_WEIGHTS, raising=False)
+    monkeypatch.delenv(ENV_WEIGHTS, raising=False)
     return tmp_path / "torch" / "hub" / "checkpoints"
 
 
@@ -72,7 +79,7 @@ def test_pytorch_fid_mode_equals_pytorch_fid(
 
     hub = tmp_path / "torch" / "hub" / "checkpoints"
     hub.mkdir(parents=True)
-    shutil.copyfile(inception_weights_file, hub / W.PYTORCH_FID_NAME)  # its loader: no download
+    shutil.copyfile(inception_weights_file, hub / PYTORCH_FID_NAME)  # its loader: no download
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     reference = PytorchFidInception([3]).eval()
     images = make_images(3, (96, 128), seed=3)
@@ -128,16 +135,16 @@ def test_describe_records_mode_and_weights(inception_weights_file) -> None:
 
 
 def test_missing_weights_message_lists_names_places_and_sources(no_weights) -> None:
-    with pytest.raises(W.InceptionWeightsNotFound) as e:
-        W.load_inception_weights()
+    with pytest.raises(W.EncoderWeightsNotFound) as e:
+        load_inception_weights()
     msg = str(e.value)
     for text in (
-        *W.OFFICIAL_NAMES,
-        *W.OFFICIAL_URLS,
-        W.ENV_WEIGHTS,
+        *INCEPTION_WEIGHTS.hub_files,
+        *INCEPTION_WEIGHTS.urls,
+        ENV_WEIGHTS,
         "--inception-weights",
-        str(no_weights / W.TORCH_FIDELITY_NAME),
-        str(no_weights / W.PYTORCH_FID_NAME),
+        str(no_weights / TORCH_FIDELITY_NAME),
+        str(no_weights / PYTORCH_FID_NAME),
     ):
         assert text in msg
     result = try_build_extractor("tf")
@@ -147,37 +154,37 @@ def test_missing_weights_message_lists_names_places_and_sources(no_weights) -> N
 
 
 def test_explicit_path_and_environment(no_weights, inception_weights_file, monkeypatch) -> None:
-    with pytest.raises(W.InceptionWeightsNotFound, match="nope.pth: not a file"):
-        W.find_inception_weights("nope.pth")
-    monkeypatch.setenv(W.ENV_WEIGHTS, str(inception_weights_file))
-    assert W.find_inception_weights() == (inception_weights_file, f"${W.ENV_WEIGHTS}")
-    monkeypatch.setenv(W.ENV_WEIGHTS, "/does/not/exist.pth")
-    with pytest.raises(W.InceptionWeightsNotFound, match="exist.pth: not a file"):
-        W.find_inception_weights()
+    with pytest.raises(W.EncoderWeightsNotFound, match="nope.pth: not a file"):
+        find_inception_weights("nope.pth")
+    monkeypatch.setenv(ENV_WEIGHTS, str(inception_weights_file))
+    assert find_inception_weights() == (inception_weights_file, f"${ENV_WEIGHTS}")
+    monkeypatch.setenv(ENV_WEIGHTS, "/does/not/exist.pth")
+    with pytest.raises(W.EncoderWeightsNotFound, match="exist.pth: not a file"):
+        find_inception_weights()
 
 
 def test_hub_file_with_a_wrong_checksum_is_refused(no_weights, inception_weights_file) -> None:
     no_weights.mkdir(parents=True)
-    shutil.copyfile(inception_weights_file, no_weights / W.TORCH_FIDELITY_NAME)
-    assert W.find_inception_weights() == (no_weights / W.TORCH_FIDELITY_NAME, "torch hub cache")
-    with pytest.raises(W.InceptionChecksumError) as e:
-        W.load_inception_weights()
+    shutil.copyfile(inception_weights_file, no_weights / TORCH_FIDELITY_NAME)
+    assert find_inception_weights() == (no_weights / TORCH_FIDELITY_NAME, "torch hub cache")
+    with pytest.raises(W.WeightsChecksumError) as e:
+        load_inception_weights()
     assert "name says sha256 6726825d" in str(e.value)
-    assert W.OFFICIAL_URLS[0] in str(e.value) and "rename the file" in str(e.value)
+    assert INCEPTION_WEIGHTS.urls[0] in str(e.value) and "rename the file" in str(e.value)
     assert isinstance(try_build_extractor("tf"), Unavailable)
 
 
 def test_name_hash_check(inception_weights_file, tmp_path) -> None:
-    good = W.load_inception_weights(inception_weights_file)  # named with its own hash prefix
+    good = load_inception_weights(inception_weights_file)  # named with its own hash prefix
     assert good.sha256.startswith(inception_weights_file.name[-12:-4]) and not good.official
     bad = tmp_path / "weights-inception-2015-12-05-deadbeef.pth"
     shutil.copyfile(inception_weights_file, bad)
-    with pytest.raises(W.InceptionChecksumError, match="deadbeef"):
-        W.load_inception_weights(bad)
+    with pytest.raises(W.WeightsChecksumError, match="deadbeef"):
+        load_inception_weights(bad)
     custom = tmp_path / "inception-custom.pth"  # no hash in the name: hashed and recorded
     shutil.copyfile(inception_weights_file, custom)
-    loaded = W.load_inception_weights(custom)
-    assert loaded.sha256 == good.sha256 and len(loaded.state_dict) == W.NUM_KEYS
+    loaded = load_inception_weights(custom)
+    assert loaded.sha256 == good.sha256 and len(loaded.state_dict) == NUM_KEYS
 
 
 class Payload:
@@ -191,25 +198,25 @@ def test_pickled_objects_are_refused(tmp_path, capsys) -> None:
     path = tmp_path / "evil.pth"
     torch.save({"fc.weight": torch.zeros(1), "x": Payload()}, path)
     with pytest.raises(W.UnsafeWeightsError, match="pickled Python objects"):
-        W.load_inception_weights(path)
+        load_inception_weights(path)
     assert "unpickled!" not in capsys.readouterr().out
     module = tmp_path / "module.pth"
     torch.save(torch.nn.Linear(2, 2), module)
     with pytest.raises(W.UnsafeWeightsError):
-        W.load_inception_weights(module)
+        load_inception_weights(module)
 
 
 def test_wrong_layouts_are_refused(inception_weights_file, tmp_path) -> None:
     state = torch.load(inception_weights_file, weights_only=True)
     fewer = tmp_path / "fewer.pth"
     torch.save(dict(list(state.items())[:-1]), fewer)
-    with pytest.raises(W.InceptionWeightsError, match="566 state_dict entries.*found 565"):
-        W.load_inception_weights(fewer)
+    with pytest.raises(W.EncoderWeightsError, match="566 state_dict entries.*found 565"):
+        load_inception_weights(fewer)
     reshaped = tmp_path / "reshaped.pth"
     torch.save({**state, "fc.weight": torch.zeros(10, 2048)}, reshaped)
-    with pytest.raises(W.InceptionWeightsError, match="do not fit"):
+    with pytest.raises(W.EncoderWeightsError, match="do not fit"):
         build_extractor("tf", reshaped)
     nested = tmp_path / "nested.pth"
     torch.save({"state_dict": state}, nested)
-    with pytest.raises(W.InceptionWeightsError, match="flat state_dict"):
-        W.load_inception_weights(nested)
+    with pytest.raises(W.EncoderWeightsError, match="flat state_dict"):
+        load_inception_weights(nested)

@@ -29,7 +29,6 @@ from torch import Tensor
 
 from p2pbench.metrics.availability import Unavailable
 from p2pbench.metrics.encoders.weights import EncoderWeightsError, LoadedWeights, WeightsSpec
-from p2pbench.metrics.inception_weights import InceptionWeights
 from p2pbench.registry import Registry
 
 
@@ -73,9 +72,7 @@ Builder = Callable[..., FeatureEncoder]
 """builder(info, mode, weights: LoadedWeights, device, *, channels_last) → FeatureEncoder"""
 
 
-def describe_encoder(
-    encoder: FeatureEncoder, weights: LoadedWeights | InceptionWeights
-) -> dict[str, Any]:
+def describe_encoder(encoder: FeatureEncoder, weights: LoadedWeights) -> dict[str, Any]:
     """The provenance of an encoder's features: network, layer, mode, comparability, weights."""
     info = encoder.info
     return {
@@ -90,6 +87,26 @@ def describe_encoder(
 
 
 ENCODERS: Registry[EncoderInfo] = Registry("encoder")
+
+INCEPTION_WEIGHTS = WeightsSpec(
+    env="P2PBENCH_INCEPTION_WEIGHTS",
+    # torch-fidelity's and pytorch-fid's names; both files hold the same 566-key state dict
+    hub_files=(
+        "weights-inception-2015-12-05-6726825d.pth",
+        "pt_inception-2015-12-05-6726825d.pth",
+    ),
+    urls=(
+        "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
+        "weights-inception-2015-12-05-6726825d.pth",
+        "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
+        "pt_inception-2015-12-05-6726825d.pth",
+    ),
+    sha256_prefix="6726825d",
+    option="--inception-weights",
+    needs="FID, IS and KID need the TF 2015-12-05 InceptionV3 weights",
+    flat=True,
+)
+"""Where FID's InceptionV3 weights are found; only the start of their sha256 is published."""
 
 _HUB = "https://dl.fbaipublicfiles.com/dinov2/"
 _DINOV2_MODES = ("dgm-eval", "edm2", "torch-fidelity")
@@ -107,7 +124,7 @@ ENCODERS.add(
         dim=2048,
         modes=("tf", "pytorch-fid", "clean"),
         comparable={"tf": "torch-fidelity", "pytorch-fid": "pytorch-fid", "clean": "clean-fid"},
-        weights=WeightsSpec(env="P2PBENCH_INCEPTION_WEIGHTS"),  # found by inception_weights
+        weights=INCEPTION_WEIGHTS,
         builder="p2pbench.metrics.encoders.inception:build",
     ),
 )

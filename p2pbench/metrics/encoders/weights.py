@@ -1,8 +1,10 @@
-"""Finding and safely reading an encoder's weights: nothing is downloaded, nothing unpickled.
+"""Finding and safely reading an encoder's weights (InceptionV3's included): nothing is
+downloaded, nothing unpickled.
 
 Lookup order, for an encoder whose `WeightsSpec` names them:
 
-1. an explicit path (``--encoder-weights NAME=PATH``, or `path=` in the API);
+1. an explicit path (``--encoder-weights NAME=PATH``, InceptionV3's ``--inception-weights``, or
+   `path=` in the API);
 2. the environment variable of the spec (e.g. ``$P2PBENCH_DINOV2_VITL14_WEIGHTS``);
 3. the torch hub cache ``$TORCH_HOME/hub/checkpoints/<file>`` under the names the reference
    code downloads to;
@@ -11,32 +13,50 @@ Lookup order, for an encoder whose `WeightsSpec` names them:
 ``.safetensors`` files are read with safetensors; ``.pth``/``.pt``/``.bin`` files with
 ``torch.load(weights_only=True)`` (tensors and plain containers only). A file whose name carries
 the start of its sha256 (torch hub's ``name-<hex>.pth`` convention) is checked against it, and
-a spec's published sha256, where one is known, against the whole file, before anything is read.
+a spec's published sha256 (or, for InceptionV3, its published prefix), where one is known,
+against the whole file, before anything is read. Every failure is an `EncoderWeightsError`
+(a `p2pbench.errors.BadInputError`) whose message says where p2pbench looked and where to get
+the file.
 """
 
 from __future__ import annotations
 
 import os
+import pickle
 import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import Tensor
 
-from p2pbench.base import load_tensors, sha256_file
-from p2pbench.metrics.inception_weights import hub_checkpoints_dir
+from p2pbench.base import sha256_file
+from p2pbench.errors import BadInputError
 
 HASHED_NAME = re.compile(r"-([0-9a-f]{8,64})\.(pth|pt)$")
 
 
-class EncoderWeightsError(RuntimeError):
+class EncoderWeightsError(BadInputError, RuntimeError):
     """An encoder's weights cannot be used; the message says why and how to fix it."""
 
 
 class EncoderWeightsNotFound(EncoderWeightsError, FileNotFoundError):
     """No weights where p2pbench looks; the message lists every place and where to get them."""
+
+
+class WeightsChecksumError(EncoderWeightsError):
+    """A file's sha256 is not the one its name carries (or the published one)."""
+
+
+class UnsafeWeightsError(EncoderWeightsError):
+    """A file holds pickled objects beyond tensors; it is refused, not unpickled."""
+
+
+def hub_checkpoints_dir() -> Path:
+    """Where torch hub (and torch-fidelity, pytorch-fid, torchmetrics) keep downloaded weights."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
 
 
 @dataclass(frozen=True)
@@ -49,6 +69,22 @@ class WeightsSpec:
     hf_files: tuple[str, ...] = ()  # names inside the Hugging Face snapshot
     urls: tuple[str, ...] = ()  # where the user downloads them (shown, never fetched)
     sha256: tuple[str, ...] = ()  # published full hashes, where known
+    sha256_prefix: str | None = None  # a published start of the hash, where only that is known
+    option: str | None = None  # the command-line option taking a path; None: --encoder-weights
+    needs: str | None = None  # what needs which weights (the not-found message's first words)
+    flat: bool = False  # the file is the state dict itself, not {"state_dict": ...}
+
+    def official(self, sha256: str) -> bool | None:
+        """Whether a file of this hash is the published one; None: no hash is published."""
+        if self.sha256:
+            return sha256 in self.sha256
+        if self.sha256_prefix is not None:
+            return sha256.startswith(self.sha256_prefix)
+        return None
+
+    def passing(self, name: str, path: str = "PATH") -> str:
+        """How a user passes `path` as these weights on the command line."""
+        return f"{self.option} {path}" if self.option else f"--encoder-weights {name}={path}"
 
     def hf_cache_dir(self) -> Path | None:
         if self.hf_repo is None:
@@ -86,13 +122,14 @@ def find_weights(
         if Path(path).expanduser().is_file():
             return Path(path).expanduser(), "argument"
         raise EncoderWeightsNotFound(
-            _not_found(name, spec, [f"--encoder-weights {name}={path}: not a file"])
+            _not_found(name, spec, [f"{spec.passing(name, str(path))}: not a file"])
         )
     if env := os.environ.get(spec.env):
         if Path(env).expanduser().is_file():
             return Path(env).expanduser(), f"${spec.env}"
         raise EncoderWeightsNotFound(_not_found(name, spec, [f"${spec.env}={env}: not a file"]))
-    looked = [f"--encoder-weights {name}=PATH: not given", f"${spec.env}: not set"]
+    given = spec.option or f"--encoder-weights {name}=PATH"
+    looked = [f"{given}: not given", f"${spec.env}: not set"]
     hub = hub_checkpoints_dir()
     for file in spec.hub_files:
         if (hub / file).is_file():
@@ -117,16 +154,25 @@ def _hf_snapshot_file(repo_dir: Path, file: str) -> Path | None:
 
 
 def _not_found(name: str, spec: WeightsSpec, looked: list[str]) -> str:
+    what = spec.needs or f"encoder {name} needs its weights"
+    if spec.needs and spec.hub_files:
+        what += f" ({' or '.join(spec.hub_files)})"
     get = "\n  ".join(spec.urls) or "(see the encoder's documentation)"
+    how = (
+        "Download either file (no other is accepted as official):"
+        if len(spec.urls) > 1 and (spec.sha256 or spec.sha256_prefix)
+        else "Download them from:"
+    )
+    cache = " (or the Hugging Face cache)" if spec.hf_repo else ""
     return (
-        f"encoder {name} needs its weights. Looked in:\n"
+        f"{what}. Looked in:\n"
         + "".join(f"  - {line}\n" for line in looked)
-        + f"Download them from:\n  {get}\ninto {hub_checkpoints_dir()}/ (or the Hugging Face "
-        f"cache), or pass --encoder-weights {name}=PATH, or set ${spec.env}."
+        + f"{how}\n  {get}\ninto {hub_checkpoints_dir()}/{cache}, or pass "
+        f"{spec.passing(name)}, or set ${spec.env}."
     )
 
 
-def read_state_dict(path: Path) -> dict[str, Tensor]:
+def read_state_dict(path: Path, spec: WeightsSpec | None = None) -> dict[str, Tensor]:
     """A state dict from a safetensors or PyTorch file, never unpickling code."""
     if path.suffix == ".safetensors":
         from safetensors import SafetensorError
@@ -137,16 +183,34 @@ def read_state_dict(path: Path) -> dict[str, Tensor]:
         except (SafetensorError, OSError) as e:
             raise EncoderWeightsError(f"cannot read {path} as a safetensors file: {e}") from None
     if _is_torchscript(path):
-        raise EncoderWeightsError(
+        raise UnsafeWeightsError(
             f"{path} is a TorchScript archive (like OpenAI's ViT-L-14-336px.pt): it holds code "
             "and cannot be read safely. Use the plain weights instead (for CLIP, Hugging Face's "
             "openai/clip-vit-large-patch14-336 model.safetensors)."
         )
-    data = load_tensors(path, EncoderWeightsError)
-    if isinstance(data, dict) and isinstance(data.get("state_dict"), dict):
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        text = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip()  # torch colours its message
+        first = text.splitlines()[0] if text else type(e).__name__
+        raise UnsafeWeightsError(
+            f"{path} holds pickled Python objects other than tensors and plain containers, so it "
+            "is not loaded (p2pbench never unpickles code from a weights file). Re-save its "
+            f"tensors alone: torch.save(model.state_dict(), path). Detail: {first}"
+        ) from None
+    except Exception as e:  # truncated, or not a torch file at all
+        raise EncoderWeightsError(f"cannot read {path} as a PyTorch file: {e}") from None
+    flat = spec is not None and spec.flat
+    if not flat and isinstance(data, dict) and isinstance(data.get("state_dict"), dict):
         data = data["state_dict"]
-    if not isinstance(data, dict) or not all(isinstance(v, Tensor) for v in data.values()):
-        raise EncoderWeightsError(f"{path}: expected a state dict of tensors")
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, Tensor) for k, v in data.items()
+    ):
+        raise EncoderWeightsError(
+            f"{path}: expected a {'flat ' if flat else ''}state_dict (parameter name → tensor), "
+            f"found {type(data).__name__}; save the network with "
+            "torch.save(model.state_dict(), path)"
+        )
     return data
 
 
@@ -159,22 +223,36 @@ def _is_torchscript(path: Path) -> bool:
     return any(n.endswith("/constants.pkl") or "/code/" in n for n in names)
 
 
+_SHA_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+def _sha256(path: Path) -> str:
+    """A file's sha256, computed once per (path, size, modification time)."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _SHA_CACHE:
+        _SHA_CACHE[key] = sha256_file(path)
+    return _SHA_CACHE[key]
+
+
 def load_weights(
     name: str, spec: WeightsSpec, path: str | os.PathLike[str] | None = None
 ) -> LoadedWeights:
     """Find, hash-check and read an encoder's weights (see the module docstring)."""
     file, found_by = find_weights(name, spec, path)
-    digest = sha256_file(file)
+    digest = _sha256(file)
     if (m := HASHED_NAME.search(file.name)) and not digest.startswith(m.group(1)):
-        raise EncoderWeightsError(
+        again = f"download it again from {spec.urls[0]}" if spec.urls else "download it again"
+        raise WeightsChecksumError(
             f"{file}: its name says sha256 {m.group(1)}..., its bytes hash to {digest}. The file "
-            "is truncated, corrupt or not the weights its name claims; download it again. To "
-            "use other weights on purpose, rename the file so that it carries no hash."
+            f"is truncated, corrupt or not the weights its name claims; {again}. To use other "
+            "weights on purpose, rename the file so that it carries no hash (e.g. "
+            f"{name}-custom{file.suffix}) and pass it with {spec.passing(name)}."
         )
-    official = (digest in spec.sha256) if spec.sha256 else None
+    official = spec.official(digest)
     if official is False and found_by != "argument" and found_by != f"${spec.env}":
-        raise EncoderWeightsError(
+        raise WeightsChecksumError(
             f"{file} in the {found_by} has sha256 {digest}, not the published "
-            f"{' or '.join(spec.sha256)}: download it again"
+            f"{' or '.join(spec.sha256) or f'{spec.sha256_prefix}...'}: download it again"
         )
-    return LoadedWeights(file, digest, found_by, official, read_state_dict(file))
+    return LoadedWeights(file, digest, found_by, official, read_state_dict(file, spec))

@@ -1,18 +1,18 @@
-"""Segmenters for users' own data: `p2pbench fcn train --data DIR`.
+"""The data a segmenter is trained on, read whole into memory (uint8) and checked first.
 
-Two layouts of training data, both read whole into memory (uint8) and checked before any
-training:
-
-- an aligned pix2pix folder (`DIR/<split>/*.png`, A|B side by side) with a class table
-  (`p2pbench.data.colour_labels`): the label side is decoded by exact colour match, any other
-  colour ignored and counted (more than 5% is refused); the photo side is the image;
-- Cityscapes (`leftImg8bit/` and `gtFine/`): photos with `*_gtFine_labelTrainIds.png` (else the
-  labelIds turned into trainIds with cityscapesScripts' table), 19 classes.
+- synthcity (`SynthcityData`): rendered scenes of one data seed, as the shipped segmenters'
+  recipes name them (`p2pbench.train.segmenter.RECIPES`);
+- an aligned pix2pix folder (`AlignedData`: `DIR/<split>/*.png`, A|B side by side) with a class
+  table (`p2pbench.data.colour_labels`): the label side is decoded by exact colour match, any
+  other colour ignored and counted (more than 5% is refused); the photo side is the image;
+- Cityscapes (`CityscapesData`: `leftImg8bit/` and `gtFine/`): photos with
+  `*_gtFine_labelTrainIds.png` (else the labelIds turned into trainIds with cityscapesScripts'
+  table), 19 classes.
 
 Photos are resized to size×size as the datasets do (bicubic), labels with nearest neighbour.
-The weights file records the recipe, the data folder's name, a sha256 over the training files
-(`p2pbench.base.files_sha256`) and the class table, so `p2pbench.protocols.user_fcn_protocol`
-builds an FCN-score protocol from the file alone.
+For users' data the description records the data folder's name, a sha256 over the training
+files (`p2pbench.base.files_sha256`) and the class table, so
+`p2pbench.protocols.user_fcn_protocol` builds an FCN-score protocol from the weights file alone.
 """
 
 from __future__ import annotations
@@ -28,14 +28,14 @@ from PIL import Image
 from torch import Tensor
 from tqdm import tqdm
 
-from fcn.fcn8s import FCN8sArch
-from fcn.train import save_trained, train_segmenter
 from p2pbench.base import files_sha256
 from p2pbench.data import (
+    SYNTHCITY_CLASSES,
     AlignedDataset,
     CityscapesDataset,
     ClassTable,
     ColourStats,
+    build_dataset,
     cityscapes_class_table,
     labelids_to_trainids,
     quantize_uint8,
@@ -45,14 +45,11 @@ from p2pbench.data import (
 from p2pbench.data.aligned import check_pairs, list_aligned, read_label
 from p2pbench.data.colour_labels import colour_lut
 from p2pbench.data.sample import IGNORE_ID, pil_filter
-from p2pbench.evaluation.segmenters import sampled_batches
 
 DATA_HASH_RULE = (
     "sha256 over the training files sorted by relative path: '<relative path>\\0<sha256 of "
     "the file>\\n' each"
 )
-USER_DEFAULTS: dict[str, Any] = {"steps": 2000, "batch_size": 8, "lr": 1e-3, "seed": 0}
-"""Training defaults for users' data (Adam, cosine schedule, random flips)."""
 CITYSCAPES_SIZE = 256
 CITYSCAPES_OUTPUTS = 20
 """19 classes and the extra channel: the official network's shape (fits pix2pix-2017's
@@ -65,9 +62,89 @@ class SegmentationData:
 
     images: Tensor  # uint8 N×3×S×S RGB
     labels: Tensor  # uint8 N×S×S class indices, 255 = ignore
-    table: ClassTable
+    table: ClassTable | None  # users' data: the classes recorded in the weights file
     description: dict[str, Any]  # data, data_name, split, size, n_train, data_sha256, ...
     num_outputs: int  # output channels of the segmenter to train
+    label_stats: ColourStats | None = None  # aligned folders: label pixels in no class colour
+
+
+@dataclass(frozen=True)
+class SynthcityData:
+    """`n_train` synthcity scenes of version `version` at size×size, drawn with `data_seed`."""
+
+    version: int
+    size: int
+    n_train: int
+    data_seed: int
+
+    @property
+    def num_outputs(self) -> int:
+        return len(SYNTHCITY_CLASSES)
+
+    def description(self) -> dict[str, Any]:
+        """What a weights file records of this data."""
+        return {
+            "data": "synthcity",
+            "synthcity_version": self.version,
+            "size": self.size,
+            "n_train": self.n_train,
+            "data_seed": self.data_seed,
+        }
+
+    def read(self, progress: bool = True) -> SegmentationData:
+        return synthcity_segmentation_data(self)
+
+
+@dataclass(frozen=True)
+class AlignedData:
+    """An aligned A|B folder whose `labels_side` half is a colour map of `classes`' colours."""
+
+    root: Path
+    classes: ClassTable
+    split: str = "train"
+    labels_side: str = "B"
+    size: int | None = None  # None: the pairs' height
+
+    @property
+    def num_outputs(self) -> int:
+        return len(self.classes)
+
+    def read(self, progress: bool = True) -> SegmentationData:
+        return aligned_segmentation_data(
+            self.root,
+            self.classes,
+            split=self.split,
+            labels_side=self.labels_side,
+            size=self.size,
+            progress=progress,
+        )
+
+
+@dataclass(frozen=True)
+class CityscapesData:
+    """A Cityscapes split; `root` None: `$CITYSCAPES_DATASET`."""
+
+    root: str | Path | None
+    split: str = "train"
+    size: int = CITYSCAPES_SIZE
+    photo_resize: str = "bicubic"
+
+    @property
+    def num_outputs(self) -> int:
+        return CITYSCAPES_OUTPUTS
+
+    def read(self, progress: bool = True) -> SegmentationData:
+        return cityscapes_segmentation_data(
+            self.root,
+            split=self.split,
+            size=self.size,
+            photo_resize=self.photo_resize,
+            progress=progress,
+        )
+
+
+SegmenterData = SynthcityData | AlignedData | CityscapesData
+"""Where a segmenter's training data comes from; `.read()` loads it."""
 
 
 def check_size(size: int) -> None:
@@ -76,17 +153,33 @@ def check_size(size: int) -> None:
         raise ValueError(f"size must be a multiple of 8 and at least 32, found {size}")
 
 
-def check_training_options(steps: int, batch_size: int, lr: float) -> None:
-    for name, value in (("steps", steps), ("batch size", batch_size)):
-        if value < 1:
-            raise ValueError(f"{name} must be at least 1, found {value}")
-    if not lr > 0:
-        raise ValueError(f"learning rate must be positive, found {lr}")
-
-
 def is_cityscapes_root(path: str | Path) -> bool:
     p = Path(path)
     return (p / "leftImg8bit").is_dir() and (p / "gtFine").is_dir()
+
+
+def synthcity_segmentation_data(data: SynthcityData) -> SegmentationData:
+    """Real synthcity photos (uint8) and their class-index maps."""
+    dataset = build_dataset(
+        f"synthcity@v{data.version}",
+        "train",
+        size=data.size,
+        direction="BtoA",
+        seed=data.data_seed,
+        data_root=None,
+        n=data.n_train,
+    )
+    train_ids = [c.train_id for c in SYNTHCITY_CLASSES]
+    lut = np.full(256, 255, dtype=np.int64)
+    lut[train_ids] = np.arange(len(train_ids))
+    n, size = data.n_train, data.size
+    images = torch.empty(n, 3, size, size, dtype=torch.uint8)
+    labels = torch.empty(n, size, size, dtype=torch.uint8)
+    for i in range(n):
+        sample = dataset[i]
+        images[i] = quantize_uint8(sample.target)
+        labels[i] = torch.from_numpy(lut[sample.label.numpy()])
+    return SegmentationData(images, labels, None, data.description(), data.num_outputs)
 
 
 def aligned_segmentation_data(
@@ -97,11 +190,11 @@ def aligned_segmentation_data(
     labels_side: str = "B",
     size: int | None = None,
     progress: bool = True,
-) -> tuple[SegmentationData, ColourStats]:
+) -> SegmentationData:
     """Photos and class maps from an aligned folder whose `labels_side` half is a colour map.
 
     `size` None: the pairs' height (all pairs must share it). More than 5% of label pixels in
-    no class colour is an error; the statistics are returned so a caller can report them.
+    no class colour is an error; the statistics come with the data (`label_stats`).
     """
     if labels_side not in ("A", "B"):
         raise ValueError(f"labels side must be A or B, found {labels_side!r}")
@@ -153,7 +246,7 @@ def aligned_segmentation_data(
         "label_pixels": stats.pixels,
         "unknown_label_pixels": stats.unknown,
     }
-    return SegmentationData(images, labels, table, description, len(table)), stats
+    return SegmentationData(images, labels, table, description, len(table), stats)
 
 
 def cityscapes_segmentation_data(
@@ -230,62 +323,3 @@ def cityscapes_segmentation_data(
         "data_hash_rule": DATA_HASH_RULE,
     }
     return SegmentationData(images, labels, table, description, CITYSCAPES_OUTPUTS)
-
-
-def user_arch(
-    num_outputs: int, width_divisor: int | None = None, channels: tuple[int, ...] | None = None
-) -> tuple[FCN8sArch, dict[str, Any]]:
-    """The FCN-8s to train and how it was chosen (for the recipe): the official widths
-    divided by `width_divisor`, or five block widths and the fc width (`channels`)."""
-    if channels is not None:
-        if width_divisor is not None:
-            raise ValueError("give a width divisor or channels, not both")
-        if len(channels) != 6:
-            raise ValueError(
-                "channels are six widths: the five VGG blocks and fc6/fc7, e.g. "
-                f"8,16,32,64,64,128; found {len(channels)}"
-            )
-        arch = FCN8sArch(num_outputs, tuple(channels[:5]), channels[5])  # type: ignore[arg-type]
-        return arch, {"channels": list(channels)}
-    divisor = 8 if width_divisor is None else width_divisor
-    return FCN8sArch.narrow(divisor, num_outputs), {"width_divisor": divisor}
-
-
-def train_user_segmenter(
-    data: SegmentationData,
-    arch: FCN8sArch,
-    out: str | Path,
-    *,
-    steps: int,
-    batch_size: int,
-    lr: float,
-    seed: int,
-    arch_choice: dict[str, Any] | None = None,
-    device: str = "cpu",
-    progress: bool = True,
-) -> Path:
-    """Train an FCN-8s of `arch` on `data` and write it, with its recipe, to `out`."""
-    check_training_options(steps, batch_size, lr)
-    if arch.num_classes != data.num_outputs:
-        raise ValueError(
-            f"the data needs {data.num_outputs} output channels; the architecture has "
-            f"{arch.num_classes}"
-        )
-    batches = sampled_batches(data.images, data.labels, batch_size, seed)
-    model, losses = train_segmenter(
-        arch, batches, steps=steps, lr=lr, seed=seed, device=device, progress=progress
-    )
-    tail = losses[-20:]
-    recipe = {
-        **data.description,
-        "classes": data.table.as_dict()["classes"],
-        **(arch_choice or {}),
-        "steps": steps,
-        "batch_size": batch_size,
-        "lr": lr,
-        "seed": seed,
-        "augmentation": "horizontal flip, p = 0.5",
-        "final_loss": sum(tail) / len(tail),
-    }
-    save_trained(out, model.cpu(), recipe)
-    return Path(out)
