@@ -163,7 +163,7 @@ def _require_comparable(
 ) -> None:
     fields = {
         "task": lambda r: r.task,
-        "protocol": lambda r: f"{r.protocol_key} (digest {r.protocol_digest[:12]})",
+        "protocol": lambda r: f"{r.protocol_key} (digest {r.protocol_digest})",
         "n_images": lambda r: r.n_images,
     }
     for what, get in fields.items():

@@ -7,7 +7,6 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
 
 from p2pbench.metrics.keys import HIGHER, METRICS, RANKED
 from p2pbench.records import AblationManifest
@@ -24,7 +23,7 @@ from p2pbench.reporting.tables import (
     render_table,
     variant_label,
 )
-from p2pbench.results import Result
+from p2pbench.results import ComparableKey, Result
 
 
 def label_results(results: Sequence[Result], folder: Folder) -> dict[int, str]:
@@ -44,10 +43,9 @@ def label_results(results: Sequence[Result], folder: Folder) -> dict[int, str]:
 
 def comparable_groups(results: Sequence[Result]) -> list[list[Result]]:
     """Results that may share a table: same task, protocol (digest) and number of images."""
-    groups: dict[tuple[Any, ...], list[Result]] = {}
+    groups: dict[ComparableKey, list[Result]] = {}
     for r in results:
-        key = (r.task, r.protocol_key, r.protocol_digest, r.n_images)
-        groups.setdefault(key, []).append(r)
+        groups.setdefault(r.comparable_key, []).append(r)
     return list(groups.values())
 
 
