@@ -24,6 +24,8 @@ from typing import Any, TypeVar
 import torch
 import torch.distributed as dist
 
+from p2pbench.errors import BadInputError, InvalidValueError
+
 T = TypeVar("T")
 
 TIMEOUT_ENV = "P2PBENCH_DIST_TIMEOUT"
@@ -32,7 +34,7 @@ _TORCHRUN_VARIABLES = ("RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 _owned_group = False  # whether init_from_environment created the current default group
 
 
-class DistributedInitError(ConnectionError):
+class DistributedInitError(BadInputError, ConnectionError):
     """The process group could not be formed (a peer never came, or the address is wrong)."""
 
 
@@ -90,7 +92,7 @@ def group_timeout() -> timedelta:
     except ValueError:
         seconds = -1.0
     if not seconds > 0:
-        raise ValueError(f"{TIMEOUT_ENV} must be a number of seconds > 0, found {raw!r}")
+        raise InvalidValueError(f"{TIMEOUT_ENV} must be a number of seconds > 0, found {raw!r}")
     return timedelta(seconds=seconds)
 
 
@@ -112,13 +114,15 @@ def init_from_environment(device: str | None = None) -> bool:
         )
     missing = [name for name in _TORCHRUN_VARIABLES if name not in os.environ]
     if missing:
-        raise ValueError(
+        raise InvalidValueError(
             f"WORLD_SIZE={world} is set but {', '.join(missing)} not: start several processes "
             "with `torchrun --nproc_per_node=N -m p2pbench ...`, or unset WORLD_SIZE"
         )
     rank, local_rank = _env_int("RANK"), _env_int("LOCAL_RANK")
     if not 0 <= rank < world:
-        raise ValueError(f"RANK={rank} outside WORLD_SIZE={world}: expected 0 ≤ RANK < {world}")
+        raise InvalidValueError(
+            f"RANK={rank} outside WORLD_SIZE={world}: expected 0 ≤ RANK < {world}"
+        )
     use_cuda = _is_cuda(device) and torch.cuda.is_available()
     if use_cuda:
         torch.cuda.set_device(local_rank)
@@ -165,12 +169,14 @@ def _env_int(name: str, default: int | None = None) -> int:
     raw = os.environ.get(name)
     if raw is None:
         if default is None:
-            raise ValueError(f"environment variable {name} is not set")
+            raise InvalidValueError(f"environment variable {name} is not set")
         return default
     try:
         return int(raw)
     except ValueError:
-        raise ValueError(f"environment variable {name} must be an integer, found {raw!r}") from None
+        raise InvalidValueError(
+            f"environment variable {name} must be an integer, found {raw!r}"
+        ) from None
 
 
 def _is_cuda(device: str | None) -> bool:

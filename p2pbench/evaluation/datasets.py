@@ -13,6 +13,7 @@ from p2pbench.data import (
     build_dataset,
     scan_colour_labels,
 )
+from p2pbench.errors import InvalidValueError
 from p2pbench.protocols import Protocol
 
 
@@ -56,7 +57,7 @@ def protocol_dataset(protocol: Protocol, split: str | None, data_root: str | Non
             label_resize=protocol.label_resize,
             photo_resize=protocol.real_resize,
         )
-    raise ValueError(
+    raise InvalidValueError(
         f"protocol {protocol.name} uses dataset {protocol.dataset!r}; known: aligned, "
         "synthcity, cityscapes"
     )

@@ -45,6 +45,7 @@ from p2pbench.data import (
 from p2pbench.data.aligned import check_pairs, list_aligned, read_label
 from p2pbench.data.colour_labels import colour_lut
 from p2pbench.data.sample import IGNORE_ID, pil_filter
+from p2pbench.errors import FileAccessError, InvalidValueError, PathNotFoundError
 from p2pbench.evaluation.segmenters import sampled_batches
 
 DATA_HASH_RULE = (
@@ -73,15 +74,15 @@ class SegmentationData:
 def check_size(size: int) -> None:
     """A training size the FCN-8s handles: a multiple of 8, at least 32."""
     if size < 32 or size % 8:
-        raise ValueError(f"size must be a multiple of 8 and at least 32, found {size}")
+        raise InvalidValueError(f"size must be a multiple of 8 and at least 32, found {size}")
 
 
 def check_training_options(steps: int, batch_size: int, lr: float) -> None:
     for name, value in (("steps", steps), ("batch size", batch_size)):
         if value < 1:
-            raise ValueError(f"{name} must be at least 1, found {value}")
+            raise InvalidValueError(f"{name} must be at least 1, found {value}")
     if not lr > 0:
-        raise ValueError(f"learning rate must be positive, found {lr}")
+        raise InvalidValueError(f"learning rate must be positive, found {lr}")
 
 
 def is_cityscapes_root(path: str | Path) -> bool:
@@ -104,10 +105,10 @@ def aligned_segmentation_data(
     no class colour is an error; the statistics are returned so a caller can report them.
     """
     if labels_side not in ("A", "B"):
-        raise ValueError(f"labels side must be A or B, found {labels_side!r}")
+        raise InvalidValueError(f"labels side must be A or B, found {labels_side!r}")
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"data folder {root} does not exist")
+        raise PathNotFoundError(f"data folder {root} does not exist")
     files = list_aligned(root, split)
     check_pairs(files, size)
     if size is None:
@@ -116,7 +117,7 @@ def aligned_segmentation_data(
         try:
             check_size(size)
         except ValueError:
-            raise ValueError(
+            raise InvalidValueError(
                 f"the pairs in {root / split} are {size} px high; give --size, a multiple of 8 "
                 "and at least 32, to resize them to"
             ) from None
@@ -188,14 +189,14 @@ def cityscapes_segmentation_data(
         try:
             with Image.open(frame.photo) as im:
                 photo = im.convert("RGB")
-        except OSError as e:
-            raise OSError(f"cannot read Cityscapes photo {frame.photo}: {e}") from e
+        except (OSError, Image.DecompressionBombError) as e:
+            raise FileAccessError(f"cannot read Cityscapes photo {frame.photo}: {e}") from e
         train_ids_path = frame.label_ids.with_name(f"{frame.sample_id}_gtFine_labelTrainIds.png")
         if train_ids_path.is_file():
             ids = read_label(train_ids_path)
             if not valid[ids].all():
                 bad = sorted(set(np.unique(ids[~valid[ids]]).tolist()))
-                raise ValueError(
+                raise InvalidValueError(
                     f"{train_ids_path} holds values {bad[:10]} that are not Cityscapes trainIds "
                     "(0..18, 255 = ignore)"
                 )
@@ -204,12 +205,12 @@ def cityscapes_segmentation_data(
             ids = labelids_to_trainids(read_label(frame.label_ids), id_lut).astype(np.uint8)
             label_file = frame.label_ids
         else:
-            raise FileNotFoundError(
+            raise PathNotFoundError(
                 f"no labels for Cityscapes frame {frame.sample_id}: expected {train_ids_path} "
                 f"or {frame.label_ids}"
             )
         if ids.shape != (photo.height, photo.width):
-            raise ValueError(
+            raise InvalidValueError(
                 f"{label_file} is {ids.shape[1]}×{ids.shape[0]} (W×H) but its photo is "
                 f"{photo.width}×{photo.height}"
             )
@@ -239,9 +240,9 @@ def user_arch(
     divided by `width_divisor`, or five block widths and the fc width (`channels`)."""
     if channels is not None:
         if width_divisor is not None:
-            raise ValueError("give a width divisor or channels, not both")
+            raise InvalidValueError("give a width divisor or channels, not both")
         if len(channels) != 6:
-            raise ValueError(
+            raise InvalidValueError(
                 "channels are six widths: the five VGG blocks and fc6/fc7, e.g. "
                 f"8,16,32,64,64,128; found {len(channels)}"
             )
@@ -267,7 +268,7 @@ def train_user_segmenter(
     """Train an FCN-8s of `arch` on `data` and write it, with its recipe, to `out`."""
     check_training_options(steps, batch_size, lr)
     if arch.num_classes != data.num_outputs:
-        raise ValueError(
+        raise InvalidValueError(
             f"the data needs {data.num_outputs} output channels; the architecture has "
             f"{arch.num_classes}"
         )

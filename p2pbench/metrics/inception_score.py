@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from p2pbench.errors import InvalidValueError
 from p2pbench.metrics.ordered import OrderedFeaturesMetric
 
 NUM_CLASSES = 1008
@@ -68,7 +69,7 @@ class InceptionScore(OrderedFeaturesMetric):
     ) -> None:
         super().__init__(**kwargs)
         if splits < 1:
-            raise ValueError(f"splits must be at least 1, found {splits}")
+            raise InvalidValueError(f"splits must be at least 1, found {splits}")
         self.splits, self.seed = splits, seed
         self._add_records_state("logits", num_classes)
 
@@ -79,7 +80,9 @@ class InceptionScore(OrderedFeaturesMetric):
         logits = self._ordered("logits")
         n = logits.shape[0]
         if n < 2:
-            raise ValueError(f"the Inception Score needs at least 2 generated images, found {n}")
+            raise InvalidValueError(
+                f"the Inception Score needs at least 2 generated images, found {n}"
+            )
         splits = self.splits
         if n < splits:
             warnings.warn(

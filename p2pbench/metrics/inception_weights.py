@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from p2pbench.base import sha256_file
+from p2pbench.errors import BadInputError
 
 OFFICIAL_SHA256_PREFIX = "6726825d"
 TORCH_FIDELITY_NAME = "weights-inception-2015-12-05-6726825d.pth"
@@ -35,7 +36,7 @@ NUM_KEYS = 566
 HASHED_NAME = re.compile(r"inception-2015-12-05-([0-9a-f]{8,64})\.pth$")
 
 
-class InceptionWeightsError(RuntimeError):
+class InceptionWeightsError(BadInputError, RuntimeError):
     """The InceptionV3 weights cannot be used; the message says why and how to fix it."""
 
 

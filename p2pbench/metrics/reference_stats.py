@@ -33,13 +33,14 @@ import torch
 from torch import Tensor
 
 from p2pbench.base import atomic_path, p2pbench_home, read_versioned
+from p2pbench.errors import BadInputError
 from p2pbench.metrics.frechet import GaussianStats, stats_from_sums
 
 STATS_FORMAT = "p2pbench-inception-stats"
 STATS_VERSION = 1
 
 
-class StatsFileError(ValueError):
+class StatsFileError(BadInputError, ValueError):
     """A statistics file is unreadable, of another format, or not the one asked for."""
 
 

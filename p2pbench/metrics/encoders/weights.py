@@ -26,12 +26,13 @@ from typing import Any
 from torch import Tensor
 
 from p2pbench.base import load_tensors, sha256_file
+from p2pbench.errors import BadInputError
 from p2pbench.metrics.inception_weights import hub_checkpoints_dir
 
 HASHED_NAME = re.compile(r"-([0-9a-f]{8,64})\.(pth|pt)$")
 
 
-class EncoderWeightsError(RuntimeError):
+class EncoderWeightsError(BadInputError, RuntimeError):
     """An encoder's weights cannot be used; the message says why and how to fix it."""
 
 
