@@ -18,13 +18,14 @@ collective.
 from __future__ import annotations
 
 import os
+import warnings
 from datetime import timedelta
 from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
 
-from p2pbench.errors import BadInputError, InvalidValueError
+from p2pbench.errors import BadInputError, InvalidValueError, P2PBenchWarning
 
 T = TypeVar("T")
 
@@ -43,6 +44,15 @@ def rank_and_world() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
+
+
+def warn(message: str, category: type[Warning] = P2PBenchWarning, stacklevel: int = 2) -> None:
+    """`warnings.warn(message)` on rank 0 only: N processes of one run give a warning once.
+
+    Library code warns through this, never by printing; the CLI shows the warning on stderr.
+    """
+    if rank_and_world()[0] == 0:
+        warnings.warn(message, category, stacklevel=stacklevel + 1)
 
 
 def shard_range(n: int, rank: int, world_size: int) -> range:

@@ -23,6 +23,11 @@ class UnavailableError(P2PBenchError):
     its verdict is negative."""
 
 
+class P2PBenchWarning(UserWarning):
+    """A warning p2pbench gives on purpose (through `p2pbench.distributed.warn`, on rank 0 only);
+    the command line shows it as one line, `p2pbench: warning: <message>`."""
+
+
 # The common kinds of bad input, each with the builtin base a library user may already catch.
 
 

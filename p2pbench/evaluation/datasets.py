@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 from p2pbench.data import (
     AlignedDataset,
     CityscapesDataset,
@@ -13,6 +11,7 @@ from p2pbench.data import (
     build_dataset,
     scan_colour_labels,
 )
+from p2pbench.distributed import warn
 from p2pbench.errors import InvalidValueError
 from p2pbench.protocols import Protocol
 
@@ -93,5 +92,5 @@ def colour_labelled_dataset(protocol: Protocol, split: str) -> AlignedDataset:
     stats = scan_colour_labels(dataset.files, side, table)
     stats.check(f"{protocol.key}: the {side} halves of {dataset.root / split}")
     if stats.unknown:
-        print(f"note: {dataset.root / split}: {stats.summary()}", file=sys.stderr)
+        warn(f"{dataset.root / split}: {stats.summary()}")
     return dataset

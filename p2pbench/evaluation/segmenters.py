@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from fcn.train import BatchFn, save_trained, train_segmenter
 from fcn.weights import find_official_weights, load_fcn8s, read_converted
 from p2pbench.base import sha256_file
 from p2pbench.data import SYNTHCITY_CLASSES, build_dataset, quantize_uint8
+from p2pbench.distributed import warn
 from p2pbench.errors import InvalidValueError, PathNotFoundError
 from p2pbench.protocols import USER_SEGMENTER_PREFIX
 from p2pbench.registry import Registry
@@ -165,10 +165,9 @@ def load_segmenter(
         )
     official = module.arch == spec.arch and (spec.sha256 is None or digest == spec.sha256)
     if not official:
-        print(
-            f"warning: {path} is not the registered {name} weights ({module.arch}); results "
-            "are recorded as such and are not comparable",
-            file=sys.stderr,
+        warn(
+            f"{path} is not the registered {name} weights ({module.arch}); results "
+            "are recorded as such and are not comparable"
         )
     return LoadedSegmenter(
         module.to(device), name, str(path), digest, module.arch.as_dict(), official

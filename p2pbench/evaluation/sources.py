@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from torch import nn
 
 from p2pbench.compute import to_memory_format
 from p2pbench.data import Batch, PairedDataset, quantize_uint8
+from p2pbench.distributed import warn
 from p2pbench.errors import (
     BadInputError,
     FileAccessError,
@@ -351,10 +351,9 @@ class FolderImages:
                     "--limit N to score the first N, or --allow-missing to score what is there "
                     "(recorded in the result)"
                 )
-            print(
-                f"warning: {message}; scoring the {len(self.names) - len(missing_ids)} "
-                "present (--allow-missing, recorded)",
-                file=sys.stderr,
+            warn(
+                f"{message}; scoring the {len(self.names) - len(missing_ids)} "
+                "present (--allow-missing, recorded)"
             )
         self.missing = missing_ids
         return missing_ids

@@ -10,7 +10,6 @@ ddof=1). With fewer images than splits, the split count is reduced with a warnin
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,6 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from p2pbench.distributed import warn
 from p2pbench.errors import InvalidValueError
 from p2pbench.metrics.ordered import OrderedFeaturesMetric
 
@@ -85,7 +85,7 @@ class InceptionScore(OrderedFeaturesMetric):
             )
         splits = self.splits
         if n < splits:
-            warnings.warn(
+            warn(
                 f"Inception Score: {n} images cannot fill {splits} splits; using "
                 f"{n} splits of one image each",
                 stacklevel=2,

@@ -11,13 +11,13 @@ smaller set, where torch-fidelity stops with an error.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from torch import Tensor
 
+from p2pbench.distributed import warn
 from p2pbench.errors import InvalidValueError
 from p2pbench.metrics.ordered import OrderedFeaturesMetric
 
@@ -130,7 +130,7 @@ class KID(OrderedFeaturesMetric):
                 f"{fake.shape[0]} and {real.shape[0]}"
             )
         if size < self.subset_size:
-            warnings.warn(
+            warn(
                 f"KID: subset size {self.subset_size} exceeds the {fake.shape[0]} "
                 f"generated / {real.shape[0]} real images; using {size}",
                 stacklevel=2,

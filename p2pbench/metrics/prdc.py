@@ -18,13 +18,13 @@ expansion), so a sample's distance to itself is exactly 0. The sets are passed b
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from p2pbench.distributed import warn
 from p2pbench.errors import InvalidValueError
 
 TIES: tuple[str, ...] = ("strict", "inclusive")
@@ -79,7 +79,7 @@ def prdc(
         if n <= k:
             raise InvalidValueError(f"{name}: {n} samples cannot give a {k}-th nearest neighbour")
     if min(x.shape[0], y.shape[0]) < SMALL_SAMPLE:
-        warnings.warn(
+        warn(
             f"precision/recall/density/coverage on {x.shape[0]} real and {y.shape[0]} generated "
             f"samples: with fewer than {SMALL_SAMPLE} per set the {k}-NN balls are coarse and the "
             "metrics biased (the papers used 10,000-50,000); compare them only at equal sizes",
