@@ -239,3 +239,20 @@ def test_the_cli_shows_a_warning_as_one_line(
     assert "P2PBenchWarning" not in res.stderr  # no file, line or class: the message
     assert "not ours" not in res.stderr  # another package's warning is not dressed as ours
     assert warnings.showwarning is before  # the CLI's formatter is gone after the command
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="ablation/runner.py still raises builtins here (FileExistsError, ValueError); it is "
+    "being rewritten on another branch of issue 20: convert them there and drop this mark",
+)
+@pytest.mark.parametrize("content", ["a stray file", "a damaged plan"])
+def test_an_unusable_ablation_folder_exits_2(content: str, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    if content == "a stray file":
+        (out / "notes.txt").write_text("x")
+    else:
+        (out / "plan.json").write_text("{not json")
+    res = CliRunner().invoke(main, ["ablate", "loss", "--out", str(out), "--steps", "1"])
+    assert res.exit_code == EXIT_BAD_INPUT, res.output
