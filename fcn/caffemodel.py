@@ -24,6 +24,7 @@ import torch
 
 from fcn import protowire as pw
 from fcn.fcn8s import FCN8s, FCN8sArch
+from p2pbench.errors import BadInputError
 
 # The few V1 layer type enum values worth naming in messages (caffe.proto V1LayerParameter).
 V1_TYPES = {
@@ -39,7 +40,7 @@ V1_TYPES = {
 }
 
 
-class CaffeModelError(ValueError):
+class CaffeModelError(BadInputError, ValueError):
     """A caffemodel is unreadable or does not hold the expected network's weights."""
 
 
@@ -70,11 +71,14 @@ class CaffeNet:
 def read_caffemodel(path: str | os.PathLike[str]) -> CaffeNet:
     """Parse the caffemodel at `path` (memory-mapped; blob arrays keep the map alive)."""
     p = Path(path)
-    with open(p, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        if size == 0:
-            raise CaffeModelError(f"{p}: the file is empty")
-        buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    try:
+        with open(p, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size == 0:
+                raise CaffeModelError(f"{p}: the file is empty")
+            buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    except OSError as e:
+        raise CaffeModelError(f"cannot read {p}: {e}") from e
     return parse_caffemodel(buf, source=str(p))
 
 

@@ -27,6 +27,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from p2pbench.errors import InvalidValueError
+
 VGG16_CHANNELS = (64, 128, 256, 512, 512)
 BLOCK_DEPTHS = (2, 2, 3, 3, 3)  # convs per VGG block
 CONV1_PAD = 100
@@ -46,7 +48,7 @@ class FCN8sArch:
     def __post_init__(self) -> None:
         widths = (self.num_classes, *self.channels, self.fc_channels)
         if len(self.channels) != 5 or not all(isinstance(w, int) and w > 0 for w in widths):
-            raise ValueError(
+            raise InvalidValueError(
                 f"FCN8sArch needs a positive num_classes, fc_channels and five "
                 f"positive block widths; found {self}"
             )
@@ -56,7 +58,7 @@ class FCN8sArch:
         """The official widths divided by `divisor` (which must divide all of them)."""
         widths = (*VGG16_CHANNELS, 4096)
         if divisor < 1 or any(w % divisor for w in widths):
-            raise ValueError(f"width divisor must divide {widths}; found {divisor}")
+            raise InvalidValueError(f"width divisor must divide {widths}; found {divisor}")
         c = tuple(w // divisor for w in VGG16_CHANNELS)
         return cls(num_classes, c, 4096 // divisor)  # type: ignore[arg-type]
 
@@ -73,7 +75,7 @@ class FCN8sArch:
         """Inverse of `as_dict`; unknown or missing keys are errors."""
         keys = {"num_classes", "channels", "fc_channels"}
         if set(d) != keys:
-            raise ValueError(f"FCN8sArch expects keys {sorted(keys)}; found {sorted(d)}")
+            raise InvalidValueError(f"FCN8sArch expects keys {sorted(keys)}; found {sorted(d)}")
         return cls(
             int(d["num_classes"]),
             tuple(int(c) for c in d["channels"]),  # type: ignore[arg-type]  # length checked

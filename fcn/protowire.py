@@ -17,11 +17,13 @@ from typing import Any
 
 import numpy as np
 
+from p2pbench.errors import BadInputError
+
 VARINT, I64, LEN, SGROUP, EGROUP, I32 = 0, 1, 2, 3, 4, 5
 _FIXED_SIZE = {I64: 8, I32: 4}
 
 
-class WireFormatError(ValueError):
+class WireFormatError(BadInputError, ValueError):
     """The bytes are not valid protobuf wire format at `offset`."""
 
     def __init__(

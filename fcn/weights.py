@@ -25,6 +25,7 @@ import torch
 from fcn.caffemodel import CaffeModelError, fcn8s_state_dict, read_caffemodel
 from fcn.fcn8s import OFFICIAL_ARCH, FCN8s, FCN8sArch
 from p2pbench.base import atomic_path, p2pbench_home, read_versioned, sha256_file
+from p2pbench.errors import BadInputError, PathNotFoundError
 
 WEIGHTS_FORMAT = "p2pbench-fcn8s-weights"
 WEIGHTS_VERSION = 1
@@ -38,7 +39,7 @@ OFFICIAL_URLS = (
 ENV_WEIGHTS = "P2PBENCH_FCN_WEIGHTS"
 
 
-class FCNWeightsNotFound(FileNotFoundError):
+class FCNWeightsNotFound(BadInputError, FileNotFoundError):
     """No FCN-8s weights where p2pbench looks; the message lists the places and the fix."""
 
 
@@ -68,7 +69,7 @@ def convert_caffemodel(
     """
     src = Path(path)
     if not src.is_file():
-        raise FileNotFoundError(f"caffemodel not found: {src}")
+        raise PathNotFoundError(f"caffemodel not found: {src}")
     size = src.stat().st_size
     official_size = size == OFFICIAL_BYTES
     if check_size and architecture == OFFICIAL_ARCH and not official_size:

@@ -26,6 +26,8 @@ from typing import Any
 
 import torch
 
+from p2pbench.errors import FileAccessError, P2PBenchError, PathExistsError, PathNotFoundError
+
 
 def p2pbench_home() -> Path:
     """`$P2PBENCH_HOME`, else `$XDG_CACHE_HOME/p2pbench`, else `~/.cache/p2pbench`."""
@@ -40,22 +42,34 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it replaces `path` in one rename.
 
     If the body raises (or the process dies), `path` is untouched and the temporary file is
-    removed (or left with a `.tmp` suffix that no reader mistakes for a finished file).
+    removed (or left with a `.tmp` suffix that no reader mistakes for a finished file). An
+    `OSError` of the writing itself (no permission, disk full) is a `FileAccessError`.
     """
     final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    except OSError as e:
+        raise _write_error(final, e) from e
     os.close(fd)
     tmp_path = Path(tmp)
     tmp_path.chmod(0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
     try:
         yield tmp_path
-        with open(tmp_path, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp_path, final)
+        try:
+            with open(tmp_path, "rb") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp_path, final)
+        except OSError as e:
+            raise _write_error(final, e) from e
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def _write_error(path: Path, error: OSError) -> FileAccessError:
+    """`error` of the operating system, met while writing `path`: the user's to fix."""
+    return FileAccessError(f"cannot write {path}: {error}; check the location and free space")
 
 
 def _umask() -> int:
@@ -78,17 +92,17 @@ def check_new_output_dir(path: str | os.PathLike[str], overwrite: bool) -> None:
     """
     p = Path(path)
     if p.is_symlink():
-        raise FileExistsError(
+        raise PathExistsError(
             f"{p} is a symbolic link; expected a folder to create. Give the folder it points "
             f"to ({p.resolve()}) or choose another folder"
         )
     if p.exists() and not p.is_dir():
-        raise FileExistsError(
+        raise PathExistsError(
             f"{p} exists and is not a folder; expected a folder to create. Remove the file "
             "or choose another folder"
         )
     if p.is_dir() and not overwrite and any(p.iterdir()):
-        raise FileExistsError(
+        raise PathExistsError(
             f"{p} already exists and is not empty; pass --overwrite to replace it, or choose "
             "another folder"
         )
@@ -101,15 +115,20 @@ def temp_dir_beside(path: str | os.PathLike[str], suffix: str = ".tmp") -> Path:
     folder it becomes.
     """
     final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise _write_error(final, e) from e
     for _ in range(100):
         tmp = final.parent / f".{final.name}.{secrets.token_hex(4)}{suffix}"
         try:
             tmp.mkdir()
         except FileExistsError:
             continue
+        except OSError as e:
+            raise _write_error(final, e) from e
         return tmp
-    raise FileExistsError(f"cannot create a temporary folder beside {final}: every name is taken")
+    raise PathExistsError(f"cannot create a temporary folder beside {final}: every name is taken")
 
 
 def move_into_place(
@@ -132,7 +151,7 @@ def move_into_place(
             if e.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not final.is_dir():
                 raise
             if not overwrite:
-                raise FileExistsError(
+                raise PathExistsError(
                     f"{final} appeared and is not empty while it was being written; pass "
                     "--overwrite to replace it, or choose another folder"
                 ) from None
@@ -150,6 +169,11 @@ def move_into_place(
             shutil.rmtree(old, ignore_errors=True)  # `path` is complete; at worst a leftover
             return
         _fsync_dir(final.parent)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, P2PBenchError):
+            raise
+        raise _write_error(final, e) from e
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -218,11 +242,16 @@ def _exchange(a: Path, b: Path) -> bool:
 
 
 def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file's bytes."""
+    """Hex sha256 of a file's bytes (a missing or unreadable file is the user's to fix)."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
+    try:
+        with open(path, "rb") as f:
+            while block := f.read(chunk):
+                h.update(block)
+    except FileNotFoundError as e:
+        raise PathNotFoundError(f"{path} not found: give the path of an existing file") from e
+    except OSError as e:
+        raise FileAccessError(f"cannot read {path}: {e}") from e
     return h.hexdigest()
 
 
@@ -252,8 +281,11 @@ def load_tensors(
     p = Path(path)
     if not p.is_file():
         raise error(f"file not found: {p}")
-    with open(p, "rb") as f:
-        first = f.read(1)
+    try:
+        with open(p, "rb") as f:
+            first = f.read(1)
+    except OSError as e:
+        raise error(f"cannot read {p}: {e}") from e
     if not zipfile.is_zipfile(p) and first != b"\x80":  # torch.save: a zip; legacy: a pickle
         raise error(
             f"cannot read {p} as a PyTorch file: it is neither a torch.save archive nor "

@@ -20,12 +20,14 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
+from p2pbench.errors import InvalidValueError
+
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
 
 
 def check_precision(precision: str) -> None:
     if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
+        raise InvalidValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
 
 
 def memory_format(channels_last: bool) -> torch.memory_format:
@@ -134,15 +136,15 @@ def check_fast_math(mode: str | None, groups: tuple[str, ...] | list[str]) -> No
     if mode is None:
         return
     if mode not in FAST_MATH:
-        raise ValueError(f"unknown fast math {mode!r}; valid: {', '.join(FAST_MATH)}")
+        raise InvalidValueError(f"unknown fast math {mode!r}; valid: {', '.join(FAST_MATH)}")
     networks = [g for g in groups if (mode, g) in MEASURED_AGREEMENT]
     if not networks:
-        raise ValueError(f"--fast-math {mode} applies to the fcn and inception metrics only")
+        raise InvalidValueError(f"--fast-math {mode} applies to the fcn and inception metrics only")
     verdicts = {g: MEASURED_AGREEMENT[(mode, g)] for g in networks}
     refused = [(g, why) for g, (passes, why) in verdicts.items() if not passes]
     if refused:
         lines = "; ".join(f"{g}: {why}" for g, why in refused)
-        raise ValueError(
+        raise InvalidValueError(
             f"--fast-math {mode} is refused where its agreement with the exact fp32 path is not "
             f"measured to pass ({lines}); run without it"
         )

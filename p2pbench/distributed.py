@@ -18,11 +18,14 @@ collective.
 from __future__ import annotations
 
 import os
+import warnings
 from datetime import timedelta
 from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
+
+from p2pbench.errors import BadInputError, InvalidValueError, P2PBenchWarning
 
 T = TypeVar("T")
 
@@ -32,7 +35,7 @@ _TORCHRUN_VARIABLES = ("RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 _owned_group = False  # whether init_from_environment created the current default group
 
 
-class DistributedInitError(ConnectionError):
+class DistributedInitError(BadInputError, ConnectionError):
     """The process group could not be formed (a peer never came, or the address is wrong)."""
 
 
@@ -41,6 +44,15 @@ def rank_and_world() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
+
+
+def warn(message: str, category: type[Warning] = P2PBenchWarning, stacklevel: int = 2) -> None:
+    """`warnings.warn(message)` on rank 0 only: N processes of one run give a warning once.
+
+    Library code warns through this, never by printing; the CLI shows the warning on stderr.
+    """
+    if rank_and_world()[0] == 0:
+        warnings.warn(message, category, stacklevel=stacklevel + 1)
 
 
 def shard_range(n: int, rank: int, world_size: int) -> range:
@@ -90,7 +102,7 @@ def group_timeout() -> timedelta:
     except ValueError:
         seconds = -1.0
     if not seconds > 0:
-        raise ValueError(f"{TIMEOUT_ENV} must be a number of seconds > 0, found {raw!r}")
+        raise InvalidValueError(f"{TIMEOUT_ENV} must be a number of seconds > 0, found {raw!r}")
     return timedelta(seconds=seconds)
 
 
@@ -112,13 +124,15 @@ def init_from_environment(device: str | None = None) -> bool:
         )
     missing = [name for name in _TORCHRUN_VARIABLES if name not in os.environ]
     if missing:
-        raise ValueError(
+        raise InvalidValueError(
             f"WORLD_SIZE={world} is set but {', '.join(missing)} not: start several processes "
             "with `torchrun --nproc_per_node=N -m p2pbench ...`, or unset WORLD_SIZE"
         )
     rank, local_rank = _env_int("RANK"), _env_int("LOCAL_RANK")
     if not 0 <= rank < world:
-        raise ValueError(f"RANK={rank} outside WORLD_SIZE={world}: expected 0 ≤ RANK < {world}")
+        raise InvalidValueError(
+            f"RANK={rank} outside WORLD_SIZE={world}: expected 0 ≤ RANK < {world}"
+        )
     use_cuda = _is_cuda(device) and torch.cuda.is_available()
     if use_cuda:
         torch.cuda.set_device(local_rank)
@@ -165,12 +179,14 @@ def _env_int(name: str, default: int | None = None) -> int:
     raw = os.environ.get(name)
     if raw is None:
         if default is None:
-            raise ValueError(f"environment variable {name} is not set")
+            raise InvalidValueError(f"environment variable {name} is not set")
         return default
     try:
         return int(raw)
     except ValueError:
-        raise ValueError(f"environment variable {name} must be an integer, found {raw!r}") from None
+        raise InvalidValueError(
+            f"environment variable {name} must be an integer, found {raw!r}"
+        ) from None
 
 
 def _is_cuda(device: str | None) -> bool:

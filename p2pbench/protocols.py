@@ -24,6 +24,7 @@ from p2pbench.data import SYNTHCITY_CLASSES
 from p2pbench.data.aligned import list_aligned
 from p2pbench.data.colour_labels import ClassTable
 from p2pbench.data.synthcity.dataset import parse_synthcity_name
+from p2pbench.errors import FileAccessError, InvalidValueError
 from p2pbench.registry import Registry
 from reference_models import TEST_TIME_MODES
 
@@ -288,8 +289,11 @@ def aligned_protocol(
         split = "test" if (root / "test").is_dir() else "val"
     files = list_aligned(root, split)
     if size is None:
-        with Image.open(files[0]) as im:
-            size = im.height
+        try:
+            with Image.open(files[0]) as im:
+                size = im.height
+        except (OSError, Image.DecompressionBombError) as e:
+            raise FileAccessError(f"cannot read image {files[0]}: {e}") from e
     return Protocol(
         name=f"aligned-{root.resolve().name}",
         version=1,
@@ -331,7 +335,7 @@ def trained_class_table(weights_path: str | Path) -> tuple[ClassTable, dict[str,
     recipe = weights.source.get("trained")
     classes = recipe.get("classes") if isinstance(recipe, dict) else None
     if classes is None:
-        raise ValueError(
+        raise InvalidValueError(
             f"{weights_path} records no class table, so it cannot define FCN-score on a "
             "folder: train weights for your data with `p2pbench fcn train --data DIR "
             "--classes FILE.json --out FILE` and pass that file"
@@ -339,7 +343,7 @@ def trained_class_table(weights_path: str | Path) -> tuple[ClassTable, dict[str,
     table = ClassTable.from_dict({"classes": classes}, origin=f"the class table of {weights_path}")
     channels = weights.architecture.num_classes
     if channels not in (len(table), len(table) + 1):
-        raise ValueError(
+        raise InvalidValueError(
             f"{weights_path} holds an FCN-8s with {channels} output channels but records "
             f"{len(table)} classes; the file is inconsistent: train it again"
         )
@@ -421,7 +425,7 @@ DEFAULT_TASKS: tuple[str, ...] = tuple(dict.fromkeys(t for _, t in DEFAULT_PROTO
 def default_protocol(dataset: str, task: str = "labels2photo") -> str:
     """The protocol `eval --data DATASET [--task TASK]` uses when none is given."""
     if (dataset, task) not in DEFAULT_PROTOCOLS:
-        raise ValueError(
+        raise InvalidValueError(
             f"no default FCN-score protocol for {dataset!r} ({task}); give --protocol "
             f"({', '.join(PROTOCOLS.names())})"
         )
@@ -448,13 +452,13 @@ def resolve(
     if protocol is not None:
         return get_protocol(protocol)
     if data is None:
-        raise ValueError("give a dataset (synthcity, cityscapes, or a folder) or a protocol")
+        raise InvalidValueError("give a dataset (synthcity, cityscapes, or a folder) or a protocol")
     if Path(data).is_dir():
         if segmenter_weights is not None:
             return user_fcn_protocol(data, segmenter_weights, split, direction)
         return aligned_protocol(data, split, direction)
     if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; valid: {', '.join(TASKS)}")
+        raise InvalidValueError(f"unknown task {task!r}; valid: {', '.join(TASKS)}")
     version = parse_synthcity_name(data)
     if version is not None and data != "synthcity":  # "synthcity@vN": that scene version
         name = default_protocol("synthcity", task)
@@ -464,6 +468,6 @@ def resolve(
             if PROTOCOLS.get(k).name == name and PROTOCOLS.get(k).dataset_version == version
         ]
         if not matches:
-            raise ValueError(f"no {task} protocol scores synthcity version {version}")
+            raise InvalidValueError(f"no {task} protocol scores synthcity version {version}")
         return max(matches, key=lambda p: p.version)
     return get_protocol(default_protocol(data, task))

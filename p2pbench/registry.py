@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import fields
 from typing import Any, Generic, TypeVar
 
-from p2pbench.errors import BadInputError
+from p2pbench.errors import BadInputError, InvalidTypeError
 
 T = TypeVar("T")
 C = TypeVar("C")
@@ -20,7 +20,7 @@ def config_from_options(cls: type[C], options: Mapping[str, Any], kind: str) -> 
     valid = {f.name for f in fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(options) - valid)
     if unknown:
-        raise TypeError(
+        raise InvalidTypeError(
             f"unknown {kind} option(s) {unknown}; valid options: {', '.join(sorted(valid))}"
         )
     return cls(**options)

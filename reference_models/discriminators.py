@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from p2pbench.errors import InvalidValueError
 from p2pbench.registry import Registry, config_from_options
 from reference_models.init import init_paper_weights
 from reference_models.layers import NORMS, conv_bias, make_norm
@@ -32,9 +33,9 @@ class DiscriminatorConfig:
 
     def __post_init__(self) -> None:
         if self.norm not in NORMS:
-            raise ValueError(f"unknown norm {self.norm!r}; valid: {', '.join(NORMS)}")
+            raise InvalidValueError(f"unknown norm {self.norm!r}; valid: {', '.join(NORMS)}")
         if self.in_channels < 1 or self.ndf < 1:
-            raise ValueError("in_channels and ndf must be positive")
+            raise InvalidValueError("in_channels and ndf must be positive")
 
     @classmethod
     def from_options(cls, options: dict[str, object]) -> DiscriminatorConfig:
@@ -94,7 +95,7 @@ class PixelDiscriminator(nn.Module):
 
 def _check_size(x: torch.Tensor, min_size: int) -> None:
     if min(x.shape[-2:]) < min_size:
-        raise ValueError(
+        raise InvalidValueError(
             f"this discriminator needs images of at least {min_size}×{min_size}, "
             f"got {tuple(x.shape[-2:])}; use a smaller patch size"
         )

@@ -17,6 +17,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from p2pbench.errors import InvalidValueError
 from p2pbench.registry import Registry, config_from_options
 from reference_models.init import init_paper_weights
 from reference_models.layers import NORMS, SampleDropout, conv_bias, make_norm
@@ -51,14 +52,14 @@ class GeneratorConfig:
 
     def __post_init__(self) -> None:
         if self.norm not in NORMS:
-            raise ValueError(f"unknown norm {self.norm!r}; valid: {', '.join(NORMS)}")
+            raise InvalidValueError(f"unknown norm {self.norm!r}; valid: {', '.join(NORMS)}")
         if self.dropout_layers not in DROPOUT_LAYERS:
-            raise ValueError(
+            raise InvalidValueError(
                 f"dropout_layers must be 'paper' or 'port', got {self.dropout_layers!r}"
             )
         for name in ("in_channels", "out_channels", "ngf"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+                raise InvalidValueError(f"{name} must be positive, got {getattr(self, name)}")
 
     @classmethod
     def from_options(cls, options: dict[str, object]) -> GeneratorConfig:
@@ -135,7 +136,7 @@ class UnetGenerator(nn.Module):
     def __init__(self, depth: int, config: GeneratorConfig, *, skip: bool = True) -> None:
         super().__init__()
         if depth < 5:
-            raise ValueError(f"a U-Net needs at least 5 levels (32 px), got {depth}")
+            raise InvalidValueError(f"a U-Net needs at least 5 levels (32 px), got {depth}")
         c = config
         ngf = c.ngf
         # decoder layer k (1 = innermost) carries dropout in these positions
@@ -168,7 +169,7 @@ class UnetGenerator(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         size = 2**self.depth
         if x.shape[-2:] != (size, size):
-            raise ValueError(
+            raise InvalidValueError(
                 f"this U-Net takes {size}×{size} images, got {tuple(x.shape[-2:])}; "
                 f"resize the input or pick unet{x.shape[-1]}"
             )
@@ -233,7 +234,7 @@ class ResnetGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] % 4 or x.shape[-2] % 4:
-            raise ValueError(
+            raise InvalidValueError(
                 f"the ResNet generator needs sides divisible by 4, got {tuple(x.shape[-2:])}"
             )
         return self.model(x)

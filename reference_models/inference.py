@@ -17,6 +17,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from p2pbench.errors import InvalidValueError
 from reference_models.layers import BatchNorm2d, SampleDropout
 
 TestTimeMode = Literal["paper", "eval"]
@@ -43,7 +44,9 @@ def generation_mode(
     The module's training flag and layer settings are restored on exit.
     """
     if mode not in TEST_TIME_MODES:
-        raise ValueError(f"unknown test-time mode {mode!r}; valid: {', '.join(TEST_TIME_MODES)}")
+        raise InvalidValueError(
+            f"unknown test-time mode {mode!r}; valid: {', '.join(TEST_TIME_MODES)}"
+        )
     was_training = module.training
     module.eval()
     norms = [m for m in module.modules() if isinstance(m, BatchNorm2d)]

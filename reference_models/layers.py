@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from p2pbench.errors import InvalidValueError
+
 Norm = Literal["batch", "instance", "none"]
 NORMS: tuple[str, ...] = ("batch", "instance", "none")
 
@@ -81,7 +83,7 @@ def make_norm(norm: str, channels: int) -> nn.Module:
         return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
     if norm == "none":
         return nn.Identity()
-    raise ValueError(f"unknown norm {norm!r}; valid: {', '.join(NORMS)}")
+    raise InvalidValueError(f"unknown norm {norm!r}; valid: {', '.join(NORMS)}")
 
 
 def conv_bias(norm: str) -> bool:
@@ -92,5 +94,5 @@ def conv_bias(norm: str) -> bool:
     (also on the unnormalised outermost and innermost U-Net down-convs).
     """
     if norm not in NORMS:
-        raise ValueError(f"unknown norm {norm!r}; valid: {', '.join(NORMS)}")
+        raise InvalidValueError(f"unknown norm {norm!r}; valid: {', '.join(NORMS)}")
     return norm != "batch"

@@ -19,6 +19,7 @@ from typing import Any
 
 from p2pbench.ablation import runner
 from p2pbench.distributed import init_from_environment, shutdown
+from p2pbench.errors import InvalidValueError
 from p2pbench.records import GROUND_TRUTH_VARIANT
 
 LAUNCHERS = ("local", "slurm")
@@ -37,9 +38,11 @@ class SlurmOptions:
 
     def __post_init__(self) -> None:
         if not self.partition:
-            raise ValueError("--launcher slurm needs --slurm-partition")
+            raise InvalidValueError("--launcher slurm needs --slurm-partition")
         if self.gpus < 0 or self.time_min < 1 or self.cpus_per_gpu < 1:
-            raise ValueError("--slurm-gpus must be ≥ 0, --slurm-time and --slurm-cpus-per-gpu ≥ 1")
+            raise InvalidValueError(
+                "--slurm-gpus must be ≥ 0, --slurm-time and --slurm-cpus-per-gpu ≥ 1"
+            )
 
     def parameters(self, name: str) -> dict[str, Any]:
         tasks = max(self.gpus, 1)
@@ -106,7 +109,7 @@ def submit_slurm(out: str | Path, options: SlurmOptions) -> SubmittedJobs:
     try:
         import submitit
     except ImportError as e:  # an optional dependency
-        raise ValueError(
+        raise InvalidValueError(
             "--launcher slurm needs submitit: pip install 'p2pbench[slurm]' (or submitit)"
         ) from e
     out = Path(out).resolve()

@@ -18,8 +18,9 @@ from typing import Any
 from p2pbench.data import SYNTHCITY_DEFAULT_N
 from p2pbench.data.synthcity.dataset import parse_synthcity_name
 from p2pbench.distributed import rank_and_world
+from p2pbench.errors import InvalidValueError
 from p2pbench.protocols import Protocol, get_protocol, resolve
-from p2pbench.registry import Registry
+from p2pbench.registry import Registry, UnknownNameError
 from p2pbench.train import TrainConfig
 from p2pbench.train.ddp import check_batch_split
 from reference_models import GENERATORS
@@ -51,7 +52,7 @@ class Plan:
         for v in self.variants:
             if v.name == name:
                 return v
-        raise KeyError(f"plan {self.name} has no variant {name!r}")
+        raise UnknownNameError(f"plan {self.name} has no variant {name!r}")
 
 
 PLANS: Registry[Plan] = Registry("ablation plan")
@@ -152,17 +153,17 @@ class AblationOptions:
 
     def __post_init__(self) -> None:
         if self.steps is not None and self.epochs is not None:
-            raise ValueError("give --steps or --epochs, not both")
+            raise InvalidValueError("give --steps or --epochs, not both")
         for name in ("steps", "epochs", "batch_size", "size", "n_train"):
             value = getattr(self, name)
             if value is not None and value < 1:
-                raise ValueError(f"{name} must be at least 1, found {value}")
+                raise InvalidValueError(f"{name} must be at least 1, found {value}")
         if not self.seeds:
-            raise ValueError("give at least one seed")
+            raise InvalidValueError("give at least one seed")
         if len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
-            raise ValueError(f"seeds must be distinct and ≥ 0, found {list(self.seeds)}")
+            raise InvalidValueError(f"seeds must be distinct and ≥ 0, found {list(self.seeds)}")
         if not 0 <= self.sample_images <= 16:
-            raise ValueError(f"sample_images must be in [0, 16], found {self.sample_images}")
+            raise InvalidValueError(f"sample_images must be in [0, 16], found {self.sample_images}")
 
     def as_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -208,7 +209,7 @@ def plan_protocol(plan: Plan, options: AblationOptions) -> Protocol:
     if options.protocol is not None:
         protocol = get_protocol(options.protocol)
         if protocol.task not in (plan.task, "paired"):
-            raise ValueError(
+            raise InvalidValueError(
                 f"plan {plan.name} is {plan.task}, but protocol {protocol.key} scores "
                 f"{protocol.task}; choose a {plan.task} protocol"
             )
@@ -221,7 +222,7 @@ def _train_data(options: AblationOptions, protocol: Protocol) -> str:
     """The training data name: synthcity of the protocol's scene version, else as given."""
     if parse_synthcity_name(options.data) is not None:
         if protocol.dataset != "synthcity":
-            raise ValueError(f"--data {options.data} cannot be scored by {protocol.key}")
+            raise InvalidValueError(f"--data {options.data} cannot be scored by {protocol.key}")
         return f"synthcity@v{protocol.dataset_version}"
     return options.data
 
@@ -241,7 +242,7 @@ def plan_runs(plan: Plan, options: AblationOptions) -> PlannedAblation:
     protocol = plan_protocol(plan, options)
     size = options.size or protocol.image_size
     if size != protocol.image_size:
-        raise ValueError(
+        raise InvalidValueError(
             f"--size {size} does not match protocol {protocol.key}, which scores "
             f"{protocol.image_size}×{protocol.image_size} images; drop --size or choose a "
             f"protocol of that size (e.g. synthcity@v1 for 64 px)"
@@ -258,7 +259,7 @@ def plan_runs(plan: Plan, options: AblationOptions) -> PlannedAblation:
         generator = f"{family}{size}"
         try:
             if generator not in GENERATORS:
-                raise ValueError(
+                raise InvalidValueError(
                     f"there is no {family} generator for {size} px (sizes: "
                     f"{', '.join(n for n in GENERATORS.names() if n.startswith(family))})"
                 )
@@ -297,7 +298,7 @@ def plan_runs(plan: Plan, options: AblationOptions) -> PlannedAblation:
         )
     if plan.reference_variant in {v for v, _ in refused}:
         reason = dict(refused)[plan.reference_variant]
-        raise ValueError(
+        raise InvalidValueError(
             f"the reference variant {plan.reference_variant} of plan {plan.name} cannot run: "
             f"{reason}"
         )

@@ -11,13 +11,14 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from p2pbench.base import p2pbench_home
+from p2pbench.errors import InvalidValueError
 
 
 def output_file(path: str, what: str, inputs: Iterable[str | None] = ()) -> None:
     """`path` can be written as a file and is not (inside) one of `inputs`."""
     p = Path(path)
     if p.is_dir():
-        raise ValueError(f"{what} {path} is a folder; give a file name")
+        raise InvalidValueError(f"{what} {path} is a folder; give a file name")
     _writable_location(p, what)
     _not_an_input(p, what, inputs)
 
@@ -26,7 +27,7 @@ def output_dir(path: str, what: str, inputs: Iterable[str | None] = ()) -> None:
     """`path` can be created as a folder and neither is, holds nor lies inside an input."""
     p = Path(path)
     if p.exists() and not p.is_dir():
-        raise ValueError(f"{what} {path} is a file; give a folder")
+        raise InvalidValueError(f"{what} {path} is a file; give a folder")
     _writable_location(p, what)
     _not_an_input(p, what, inputs, folder=True)
 
@@ -42,9 +43,11 @@ def _writable_location(p: Path, what: str) -> None:
     while not ancestor.exists():
         ancestor = ancestor.parent
     if not ancestor.is_dir():
-        raise ValueError(f"{what} {p}: {ancestor} is a file, so nothing can be created under it")
+        raise InvalidValueError(
+            f"{what} {p}: {ancestor} is a file, so nothing can be created under it"
+        )
     if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise ValueError(f"{what} {p}: {ancestor} is not writable; choose another location")
+        raise InvalidValueError(f"{what} {p}: {ancestor} is not writable; choose another location")
 
 
 def _not_an_input(p: Path, what: str, inputs: Iterable[str | None], folder: bool = False) -> None:
@@ -55,7 +58,7 @@ def _not_an_input(p: Path, what: str, inputs: Iterable[str | None], folder: bool
         source = Path(given).resolve()
         clash = out == source or source in out.parents or (folder and out in source.parents)
         if clash:
-            raise ValueError(
+            raise InvalidValueError(
                 f"{what} {p} would overwrite or mix with the input {given}; write the "
                 "output somewhere else"
             )

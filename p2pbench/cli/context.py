@@ -6,9 +6,10 @@ import contextlib
 import os
 import sys
 import traceback
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import MISSING, dataclass, fields
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
@@ -22,6 +23,7 @@ from p2pbench.cli.errors import (
     message_of,
 )
 from p2pbench.distributed import init_from_environment, is_main_process, is_peer_failure, shutdown
+from p2pbench.errors import P2PBenchWarning
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,8 @@ class P2PBenchGroup(click.Group):
     environment (nccl for `--device cuda`, else gloo), destroyed afterwards, also on errors.
     Ranks other than 0 write nothing on stdout (their errors still go to stderr). A rank whose
     collective fails because another rank stopped exits 2 with a one-line message; the rank
-    that failed first reports its own error and status.
+    that failed first reports its own error and status. p2pbench's warnings (`P2PBenchWarning`)
+    are shown as one line on stderr, `p2pbench: warning: <message>`.
     """
 
     def main(self, args: Sequence[str] | None = None, *rest: Any, **extra: Any) -> Any:
@@ -50,7 +53,7 @@ class P2PBenchGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         argv = ctx.obj.argv if isinstance(ctx.obj, Invocation) else tuple(sys.argv[1:])
         try:
-            with _torchrun_group(_option_value(argv, "--device")):
+            with _torchrun_group(_option_value(argv, "--device")), _readable_warnings():
                 return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
@@ -88,6 +91,29 @@ def _torchrun_group(device: str | None) -> Iterator[None]:
                 yield
     finally:
         shutdown()
+
+
+@contextlib.contextmanager
+def _readable_warnings() -> Iterator[None]:
+    """Show p2pbench's warnings as `p2pbench: warning: <message>` on stderr (others as usual)."""
+    with warnings.catch_warnings():
+        default = warnings.showwarning
+
+        def show(
+            message: Warning | str,
+            category: type[Warning],
+            filename: str,
+            lineno: int,
+            file: TextIO | None = None,
+            line: str | None = None,
+        ) -> None:
+            if issubclass(category, P2PBenchWarning):
+                click.echo(f"p2pbench: warning: {message}", err=True)
+            else:
+                default(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        yield
 
 
 def _option_value(argv: Sequence[str], name: str) -> str | None:

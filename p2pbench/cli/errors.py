@@ -8,17 +8,16 @@
 | 3 | a bug in p2pbench: the traceback is printed, with a request to report it |
 | 130 | interrupted (Ctrl-C) |
 
-Library code raises exceptions; the `p2pbench` group (`cli.context.P2PBenchGroup`) maps them
-to a one-line message on stderr and these statuses. Anything not listed here is a bug.
+Library code raises p2pbench's own errors (`p2pbench.errors`); the `p2pbench` group
+(`cli.context.P2PBenchGroup`) maps them to a one-line message on stderr and these statuses.
+Any other exception, a builtin `KeyError` or `ValueError` included, is a bug: exit 3.
 """
 
 from __future__ import annotations
 
 import click
-from PIL import Image
 
-from p2pbench.metrics.availability import MetricUnavailableError
-from p2pbench.metrics.encoders.weights import EncoderWeightsError
+from p2pbench.errors import BadInputError, UnavailableError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_BUG = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130
@@ -31,19 +30,13 @@ BUG_REPORT = (
     "traceback above and the command line: https://github.com/p2pbench/p2pbench/issues"
 )
 
-FAILURES: tuple[type[Exception], ...] = (MetricUnavailableError,)
+FAILURES: tuple[type[Exception], ...] = (UnavailableError,)
 """Exceptions that mean the job ran and its verdict is negative: exit 1."""
 
-BAD_INPUT: tuple[type[Exception], ...] = (
-    ValueError,
-    TypeError,
-    KeyError,
-    OSError,
-    EncoderWeightsError,
-    Image.DecompressionBombError,
-)
-"""Exceptions that mean the input or the options are wrong: exit 2. (Every p2pbench error
-class for bad files and names derives from one of these.)"""
+BAD_INPUT: tuple[type[Exception], ...] = (BadInputError,)
+"""Exceptions that mean the input or the options are wrong: exit 2. A builtin exception
+(`ValueError`, `KeyError`, `OSError`, ...) is not among them: p2pbench raises a `BadInputError`
+for bad input, so a builtin that reaches the command line comes from a bug."""
 
 
 class CommandError(click.ClickException):

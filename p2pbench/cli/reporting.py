@@ -13,7 +13,14 @@ import click
 
 from p2pbench.base import atomic_path, atomic_write_text
 from p2pbench.cli import checks
-from p2pbench.cli.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, CommandError, message_of
+from p2pbench.cli.errors import (
+    BAD_INPUT,
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_OK,
+    CommandError,
+    message_of,
+)
 from p2pbench.reporting.check import (
     CheckReport,
     Tolerances,
@@ -171,7 +178,7 @@ def check_command(
         checks.output_file(baseline, "--baseline", inputs=(result,))
     try:
         report = _compare(result, baseline, tol, rel_tol, update_baseline)
-    except (ValueError, OSError) as e:
+    except BAD_INPUT as e:
         if junit:
             atomic_write_text(junit, render_junit_error(message_of(e)))
         raise CommandError(message_of(e), EXIT_BAD_INPUT) from None
@@ -207,7 +214,7 @@ def _compare(
     try:
         old = read_result(baseline)
         return compare(new, old, tolerances, result_name=result, baseline_name=baseline)
-    except ValueError as e:
+    except BAD_INPUT as e:
         if not update_baseline:
             raise
         click.echo(f"note: the old baseline is not comparable ({e}); replacing it", err=True)

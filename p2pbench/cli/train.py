@@ -14,6 +14,7 @@ from p2pbench.data.aligned import DIRECTIONS
 from p2pbench.data.synthcity.dataset import parse_synthcity_name
 from p2pbench.data.transforms import IMAGE_RESIZE
 from p2pbench.devices import check_device
+from p2pbench.errors import FileAccessError
 from p2pbench.train import GAN_MODES, LOSSES, SCHEDULES, TrainConfig, train
 from reference_models import DISCRIMINATORS, GENERATORS
 from reference_models.generators import DROPOUT_LAYERS
@@ -297,7 +298,10 @@ def _resumed_config(run_dir: str, options: dict[str, object]) -> TrainConfig:
     stored_path = Path(run_dir) / "config.json"
     if not stored_path.exists():
         raise click.UsageError(f"--resume: {stored_path} not found; is {run_dir} a run directory?")
-    stored = json.loads(stored_path.read_text(encoding="utf-8"))
+    try:
+        stored = json.loads(stored_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise FileAccessError(f"--resume: cannot read {stored_path}: {e}") from e
     ctx = click.get_current_context()
     given = {
         k: v

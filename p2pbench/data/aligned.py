@@ -28,6 +28,7 @@ from p2pbench.data.sample import (
     pil_filter,
     to_tensor_image,
 )
+from p2pbench.errors import FileAccessError, InvalidValueError, PathNotFoundError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 DIRECTIONS = ("AtoB", "BtoA")
@@ -38,20 +39,20 @@ def list_aligned(root: Path, split: str) -> list[Path]:
     folder = root / split
     if not folder.is_dir():
         found = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-        raise FileNotFoundError(
+        raise PathNotFoundError(
             f"expected an aligned split folder {folder}, which does not exist"
             + (f"; {root} has {found}" if root.is_dir() else f"; {root} does not exist either")
         )
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
-        raise FileNotFoundError(
+        raise PathNotFoundError(
             f"no .png/.jpg images in {folder}; an aligned folder holds "
             "A|B pair images in root/<split>/"
         )
     stems: dict[str, Path] = {}
     for f in files:
         if f.stem in stems:
-            raise ValueError(
+            raise InvalidValueError(
                 f"two images share the stem {f.stem!r} in {folder}: "
                 f"{stems[f.stem].name} and {f.name}; keep one"
             )
@@ -81,21 +82,21 @@ def check_pairs(files: list[Path], size: int | None) -> None:
             with Image.open(path) as im:
                 (w, h), mode = im.size, _high_depth(im)
         except (OSError, ValueError, Image.DecompressionBombError) as e:
-            raise OSError(f"cannot read image {path}: {e}") from e
+            raise FileAccessError(f"cannot read image {path}: {e}") from e
         if mode is not None:
-            raise ValueError(
+            raise InvalidValueError(
                 f"{path} has {mode} pixels (16-bit or float), which would be truncated to "
                 "8 bits; convert the folder to 8-bit RGB images"
             )
         if w != 2 * h:
-            raise ValueError(
+            raise InvalidValueError(
                 f"{path} is {w}×{h} (W×H), not an aligned pair: expected W = 2·H, A on the "
                 "left half and B on the right, each square"
             )
         shapes.setdefault((w, h), path.name)
     if size is None and len(shapes) > 1:
         listing = ", ".join(f"{w}×{h} ({name})" for (w, h), name in sorted(shapes.items()))
-        raise ValueError(
+        raise InvalidValueError(
             f"pairs of different sizes in {files[0].parent}: {listing}; give a size to "
             "resize them to, or make them uniform"
         )
@@ -105,10 +106,10 @@ def _open_rgb(path: Path) -> Image.Image:
     try:
         with Image.open(path) as im:
             if (depth := _high_depth(im)) is not None:
-                raise ValueError(f"{depth} pixels would be truncated to 8 bits")
+                raise InvalidValueError(f"{depth} pixels would be truncated to 8 bits")
             return im.convert("RGB")
     except (OSError, ValueError, Image.DecompressionBombError) as e:
-        raise OSError(f"cannot read image {path}: {e}") from e
+        raise FileAccessError(f"cannot read image {path}: {e}") from e
 
 
 def read_label(path: Path) -> np.ndarray:
@@ -116,10 +117,12 @@ def read_label(path: Path) -> np.ndarray:
     try:
         with Image.open(path) as im:
             if im.mode not in ("L", "P"):
-                raise ValueError(f"expected an 8-bit single-channel PNG, got mode {im.mode!r}")
+                raise InvalidValueError(
+                    f"expected an 8-bit single-channel PNG, got mode {im.mode!r}"
+                )
             return np.array(im, dtype=np.uint8)
     except (OSError, ValueError, Image.DecompressionBombError) as e:
-        raise OSError(f"cannot read label map {path}: {e}") from e
+        raise FileAccessError(f"cannot read label map {path}: {e}") from e
 
 
 class AlignedDataset(PairedDataset):
@@ -141,18 +144,18 @@ class AlignedDataset(PairedDataset):
         label_colours: ClassTable | None = None,
     ) -> None:
         if direction not in DIRECTIONS:
-            raise ValueError(
+            raise InvalidValueError(
                 f"unknown direction {direction!r}; choose one of {', '.join(DIRECTIONS)}"
             )
         if size is not None and size < 1:
-            raise ValueError(f"size must be a positive number of pixels or None, got {size}")
+            raise InvalidValueError(f"size must be a positive number of pixels or None, got {size}")
         super().__init__(transform, transform_seed)
         self.root, self.split, self.direction, self.size = Path(root), split, direction, size
         self.resize, self._filter = resize, pil_filter(resize)
         self.files = list_aligned(self.root, split)
         if n is not None:
             if not 1 <= n <= len(self.files):
-                raise ValueError(
+                raise InvalidValueError(
                     f"asked for the first {n} pairs of {self.root / split}, which "
                     f"has {len(self.files)}"
                 )
@@ -167,7 +170,7 @@ class AlignedDataset(PairedDataset):
                 f.stem for f in self.files if not (self.label_dir / f"{f.stem}.png").is_file()
             ]
             if missing:
-                raise FileNotFoundError(
+                raise PathNotFoundError(
                     f"{self.label_dir} exists but lacks label maps for {len(missing)} of "
                     f"{len(self.files)} images, e.g. {missing[:5]}; add them or remove the folder"
                 )
@@ -191,7 +194,7 @@ class AlignedDataset(PairedDataset):
         pair = _open_rgb(path)
         w, h = pair.size
         if w % 2:
-            raise ValueError(
+            raise InvalidValueError(
                 f"{path} is {w}×{h} (W×H); an aligned pair needs an even width, "
                 "A on the left half and B on the right"
             )
@@ -210,7 +213,7 @@ class AlignedDataset(PairedDataset):
             label_path = self.label_dir / f"{path.stem}.png"
             ids = read_label(label_path)
             if ids.shape != (h, half):
-                raise ValueError(
+                raise InvalidValueError(
                     f"label map {label_path} is {ids.shape[1]}×{ids.shape[0]} "
                     f"(W×H) but each half of {path.name} is {half}×{h}"
                 )

@@ -30,6 +30,7 @@ from PIL import Image
 from p2pbench.data.aligned import read_label
 from p2pbench.data.decode_cache import file_stamp
 from p2pbench.data.sample import PairedDataset, Sample, Transform, pil_filter, to_tensor_image
+from p2pbench.errors import FileAccessError, InvalidValueError, PathNotFoundError
 
 ENV_VAR = "CITYSCAPES_DATASET"
 COLOR_SUFFIX = "_gtFine_color.png"
@@ -43,12 +44,12 @@ def resolve_root(data_root: str | os.PathLike[str] | None) -> Path:
     elif os.environ.get(ENV_VAR):
         root, origin = Path(os.environ[ENV_VAR]), f"${ENV_VAR}"
     else:
-        raise FileNotFoundError(
+        raise PathNotFoundError(
             f"no Cityscapes root given: pass --data-root DIR (data_root=...) or set {ENV_VAR} to "
             "the folder holding leftImg8bit/ and gtFine/"
         )
     if not (root / "gtFine").is_dir() or not (root / "leftImg8bit").is_dir():
-        raise FileNotFoundError(
+        raise PathNotFoundError(
             f"{root} (from {origin}) is not a Cityscapes root: expected {root / 'gtFine'} and "
             f"{root / 'leftImg8bit'}; point --data-root or ${ENV_VAR} at the folder holding them"
         )
@@ -77,7 +78,7 @@ def labelids_to_trainids(ids: np.ndarray, lut: np.ndarray | None = None) -> np.n
     out = lut[ids]
     if (out < 0).any():
         unknown = sorted(set(np.unique(ids[out < 0]).tolist()))
-        raise ValueError(f"label ids {unknown} are not in the Cityscapes label table")
+        raise InvalidValueError(f"label ids {unknown} are not in the Cityscapes label table")
     return out
 
 
@@ -94,10 +95,10 @@ def list_frames(root: Path, split: str) -> list[CityscapesFrame]:
     """Frames of a split in the port's order (sorted colour-file paths), checked for photos."""
     if not (root / "gtFine" / split).is_dir():
         found = sorted(p.name for p in (root / "gtFine").iterdir() if p.is_dir())
-        raise FileNotFoundError(f"no split {split!r} in {root / 'gtFine'}; found {found}")
+        raise PathNotFoundError(f"no split {split!r} in {root / 'gtFine'}; found {found}")
     colors = sorted(glob.glob(os.path.join(root, "gtFine", split, "*", "*" + COLOR_SUFFIX)))
     if not colors:
-        raise FileNotFoundError(
+        raise PathNotFoundError(
             f"zero frames: no *{COLOR_SUFFIX} files in {root / 'gtFine' / split}/<city>/"
         )
     frames = []
@@ -105,11 +106,11 @@ def list_frames(root: Path, split: str) -> list[CityscapesFrame]:
         sid, city = c.name[: -len(COLOR_SUFFIX)], c.parent.name
         photo = root / "leftImg8bit" / split / city / f"{sid}_leftImg8bit.png"
         if not photo.is_file():
-            raise FileNotFoundError(f"colour label map {c} has no photo: expected {photo}")
+            raise PathNotFoundError(f"colour label map {c} has no photo: expected {photo}")
         frames.append(CityscapesFrame(sid, city, photo, c, c.parent / f"{sid}_gtFine_labelIds.png"))
     photos = glob.glob(os.path.join(root, "leftImg8bit", split, "*", "*_leftImg8bit.png"))
     if len(photos) != len(frames):
-        raise ValueError(
+        raise InvalidValueError(
             f"{len(photos)} photos in {root / 'leftImg8bit' / split} but "
             f"{len(frames)} colour label maps in {root / 'gtFine' / split}; "
             "every photo needs its gtFine files"
@@ -136,7 +137,7 @@ class CityscapesDataset(PairedDataset):
         transform_seed: int = 0,
     ) -> None:
         if direction not in DIRECTIONS:
-            raise ValueError(
+            raise InvalidValueError(
                 f"unknown direction {direction!r}; choose one of {', '.join(DIRECTIONS)}"
             )
         super().__init__(transform, transform_seed)
@@ -150,7 +151,7 @@ class CityscapesDataset(PairedDataset):
         self.frame_index = MappingProxyType({f.sample_id: i for i, f in enumerate(frames)})
         if n is not None:
             if not 1 <= n <= len(frames):
-                raise ValueError(
+                raise InvalidValueError(
                     f"asked for the first {n} frames of Cityscapes {split}, which has {len(frames)}"
                 )
             frames = frames[:n]
@@ -179,19 +180,19 @@ class CityscapesDataset(PairedDataset):
                 photo = im.convert("RGB")
             with Image.open(f.color) as im:
                 color = im.convert("RGB")
-        except OSError as e:
-            raise OSError(f"cannot read Cityscapes frame {f.sample_id}: {e}") from e
+        except (OSError, Image.DecompressionBombError) as e:
+            raise FileAccessError(f"cannot read Cityscapes frame {f.sample_id}: {e}") from e
         if color.size != photo.size:
-            raise ValueError(
+            raise InvalidValueError(
                 f"{f.color} is {color.size} (W, H) but its photo {f.photo} is {photo.size}"
             )
         label = None
         if self._lut is not None:
             if not f.label_ids.is_file():
-                raise FileNotFoundError(f"missing label ids for {f.sample_id}: {f.label_ids}")
+                raise PathNotFoundError(f"missing label ids for {f.sample_id}: {f.label_ids}")
             ids = read_label(f.label_ids)
             if ids.shape != (photo.height, photo.width):
-                raise ValueError(
+                raise InvalidValueError(
                     f"{f.label_ids} is {ids.shape[1]}×{ids.shape[0]} (W×H) but "
                     f"its photo is {photo.width}×{photo.height}"
                 )

@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image
 
 from p2pbench.data.sample import IGNORE_ID
+from p2pbench.errors import FileAccessError, InvalidValueError, PathNotFoundError
 
 Colour = tuple[int, int, int]
 MAX_UNKNOWN_FRACTION = 0.05
@@ -49,7 +50,7 @@ class ClassTable:
 
     def __post_init__(self) -> None:
         if not self.classes:
-            raise ValueError("a class table needs at least one class")
+            raise InvalidValueError("a class table needs at least one class")
         for what, values in (
             ("names", self.names),
             ("train ids", self.train_ids),
@@ -58,7 +59,7 @@ class ClassTable:
             seen: dict[Any, int] = {}
             for i, v in enumerate(values):
                 if v in seen:
-                    raise ValueError(
+                    raise InvalidValueError(
                         f"duplicate class {what[:-1]} {_show(v)} (classes {seen[v]} "
                         f"{self.classes[seen[v]].name!r} and {i} {self.classes[i].name!r}); "
                         f"class {what} must be unique"
@@ -94,33 +95,35 @@ class ClassTable:
         """Parse and check `{"classes": [{"name", "color", ["train_id"]}, ...]}`."""
         example = '{"classes": [{"name": "road", "color": [128, 64, 128]}, ...]}'
         if not isinstance(data, dict) or not isinstance(data.get("classes"), list):
-            raise ValueError(f"{origin}: expected a JSON object like {example}")
+            raise InvalidValueError(f"{origin}: expected a JSON object like {example}")
         entries = []
         for i, c in enumerate(data["classes"]):
             where = f"{origin}: class {i}"
             if not isinstance(c, dict):
-                raise ValueError(f"{where} is {c!r}; expected an object like {example}")
+                raise InvalidValueError(f"{where} is {c!r}; expected an object like {example}")
             unknown = sorted(set(c) - {"name", "color", "train_id"})
             if unknown:
-                raise ValueError(
+                raise InvalidValueError(
                     f"{where} has unknown keys {unknown}; valid: name, color, train_id"
                 )
             name = c.get("name")
             if not isinstance(name, str) or not name.strip():
-                raise ValueError(f"{where}: 'name' must be a non-empty string, found {name!r}")
+                raise InvalidValueError(
+                    f"{where}: 'name' must be a non-empty string, found {name!r}"
+                )
             colour = c.get("color")
             if (
                 not isinstance(colour, list)
                 or len(colour) != 3
                 or not all(_is_int(v) and 0 <= v <= 255 for v in colour)
             ):
-                raise ValueError(
+                raise InvalidValueError(
                     f"{where} ({name!r}): 'color' must be [R, G, B] with integers 0..255, "
                     f"found {colour!r}"
                 )
             train_id = c.get("train_id", i)
             if not _is_int(train_id) or not 0 <= train_id < IGNORE_ID:
-                raise ValueError(
+                raise InvalidValueError(
                     f"{where} ({name!r}): 'train_id' must be an integer 0..{IGNORE_ID - 1} "
                     f"({IGNORE_ID} means ignore), found {train_id!r}"
                 )
@@ -128,20 +131,20 @@ class ClassTable:
         try:
             return cls(tuple(entries))
         except ValueError as e:
-            raise ValueError(f"{origin}: {e}") from None
+            raise InvalidValueError(f"{origin}: {e}") from None
 
 
 def read_class_table(path: str | os.PathLike[str]) -> ClassTable:
     """A class table from its JSON file; every problem is a one-line error naming the file."""
     p = Path(path)
     if not p.is_file():
-        raise FileNotFoundError(f"class table {p} not found (a JSON file of class names/colours)")
+        raise PathNotFoundError(f"class table {p} not found (a JSON file of class names/colours)")
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as e:
-        raise OSError(f"cannot read class table {p}: {e}") from None
+        raise FileAccessError(f"cannot read class table {p}: {e}") from None
     except json.JSONDecodeError as e:
-        raise ValueError(f"class table {p} is not valid JSON: {e}") from None
+        raise InvalidValueError(f"class table {p} is not valid JSON: {e}") from None
     return ClassTable.from_dict(data, origin=f"class table {p}")
 
 
@@ -221,7 +224,7 @@ class ColourStats:
     def check(self, what: str, limit: float = MAX_UNKNOWN_FRACTION) -> None:
         """Refuse label maps with more than `limit` of unknown-colour pixels."""
         if self.unknown_fraction > limit:
-            raise ValueError(
+            raise InvalidValueError(
                 f"{what}: {self.summary()}, more than {limit:.0%}: is this the label side "
                 "(--labels-side A|B) and the right class table? Label maps must be lossless "
                 "(PNG, not JPEG) with exactly the table's colours"
@@ -231,12 +234,12 @@ class ColourStats:
 def open_half(path: Path, side: str) -> np.ndarray:
     """The A (left) or B (right) half of an aligned pair as uint8 H×W×3."""
     if side not in SIDES:
-        raise ValueError(f"unknown side {side!r}; choose A or B")
+        raise InvalidValueError(f"unknown side {side!r}; choose A or B")
     try:
         with Image.open(path) as im:
             pair = np.asarray(im.convert("RGB"), dtype=np.uint8)
     except (OSError, ValueError, Image.DecompressionBombError) as e:
-        raise OSError(f"cannot read image {path}: {e}") from e
+        raise FileAccessError(f"cannot read image {path}: {e}") from e
     half = pair.shape[1] // 2
     return pair[:, :half] if side == "A" else pair[:, half : 2 * half]
 

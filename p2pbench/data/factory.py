@@ -10,6 +10,7 @@ from p2pbench.data.cityscapes import CityscapesDataset
 from p2pbench.data.sample import PairedDataset, Transform
 from p2pbench.data.synthcity import SynthCityDataset, read_manifest
 from p2pbench.data.synthcity.dataset import parse_synthcity_name
+from p2pbench.errors import InvalidValueError, PathNotFoundError
 
 DATASET_NAMES = ("synthcity", "cityscapes")
 
@@ -41,7 +42,9 @@ def build_dataset(
     name = str(name_or_path)
     t_seed = seed if transform_seed is None else transform_seed
     if data_root is not None and name != "cityscapes":
-        raise ValueError(f"a data root ({data_root}) applies to cityscapes only, not {name!r}")
+        raise InvalidValueError(
+            f"a data root ({data_root}) applies to cityscapes only, not {name!r}"
+        )
     version = parse_synthcity_name(name)
     if version is not None:
         return SynthCityDataset(
@@ -80,7 +83,7 @@ def build_dataset(
             transform_seed=t_seed,
             load_labels=labels,
         )
-    raise ValueError(
+    raise InvalidValueError(
         f"unknown dataset {name!r}: expected one of {', '.join(DATASET_NAMES)} or "
         "an existing folder in the pix2pix aligned format (root/<split>/*.png)"
     )
@@ -98,13 +101,13 @@ def _written_synthcity(
 ) -> AlignedDataset:
     manifest = read_manifest(path)
     if manifest["size"] != size:
-        raise ValueError(
+        raise InvalidValueError(
             f"{path} holds synthcity at {manifest['size']} px but size {size} was "
             f"asked; regenerate it with --size {size} or use 'synthcity' on the fly"
         )
     expected = manifest["counts"].get(split)
     if expected is None:
-        raise FileNotFoundError(
+        raise PathNotFoundError(
             f"{path} has no split {split!r}; it has {sorted(manifest['counts'])}"
         )
     ds = AlignedDataset(
@@ -119,7 +122,7 @@ def _written_synthcity(
     )
     found = len(list((path / split).glob("*.png")))
     if found != expected:
-        raise ValueError(
+        raise InvalidValueError(
             f"{path / split} holds {found} pairs but its manifest lists {expected}; "
             "the folder was changed after writing: regenerate it"
         )

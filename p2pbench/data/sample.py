@@ -21,6 +21,8 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from p2pbench.errors import InvalidValueError
+
 IGNORE_ID = 255
 """trainId of pixels that are not scored (Cityscapes convention)."""
 
@@ -150,7 +152,7 @@ def pil_filter(name: str) -> Image.Resampling:
     try:
         return RESIZE_FILTERS[name]
     except KeyError:
-        raise ValueError(
+        raise InvalidValueError(
             f"unknown resize filter {name!r}; choose one of {', '.join(RESIZE_FILTERS)}"
         ) from None
 

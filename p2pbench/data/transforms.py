@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from p2pbench.data.sample import Sample
+from p2pbench.errors import InvalidValueError
 
 IMAGE_RESIZE = ("bilinear", "bicubic")
 
@@ -41,13 +42,15 @@ class Jitter:
 
     def __post_init__(self) -> None:
         if self.resize not in IMAGE_RESIZE:
-            raise ValueError(
+            raise InvalidValueError(
                 f"unknown jitter resize {self.resize!r}; choose one of {', '.join(IMAGE_RESIZE)}"
             )
         if self.load < self.size:
-            raise ValueError(f"jitter load_size {self.load} is smaller than the crop {self.size}")
+            raise InvalidValueError(
+                f"jitter load_size {self.load} is smaller than the crop {self.size}"
+            )
         if not 0.0 <= self.flip_p <= 1.0:
-            raise ValueError(f"flip_p must be in [0, 1], got {self.flip_p}")
+            raise InvalidValueError(f"flip_p must be in [0, 1], got {self.flip_p}")
 
     @property
     def load(self) -> int:
@@ -66,14 +69,14 @@ class Jitter:
         """Apply one drawn jitter to every tensor of the sample."""
         shape = tuple(sample.input.shape[1:])
         if tuple(sample.target.shape[1:]) != shape:
-            raise ValueError(
+            raise InvalidValueError(
                 f"jitter needs input and target on one grid, got {shape} and "
                 f"{tuple(sample.target.shape[1:])} for {sample.sample_id}"
             )
         label = sample.label
         if label is not None:
             if tuple(label.shape) != shape:
-                raise ValueError(
+                raise InvalidValueError(
                     f"jitter needs the label on the image grid {shape}, got "
                     f"{tuple(label.shape)} for {sample.sample_id} (Cityscapes labels stay at "
                     "native resolution: build the training set with labels=False)"

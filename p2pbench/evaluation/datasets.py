@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 from p2pbench.data import (
     AlignedDataset,
     CityscapesDataset,
@@ -13,6 +11,8 @@ from p2pbench.data import (
     build_dataset,
     scan_colour_labels,
 )
+from p2pbench.distributed import warn
+from p2pbench.errors import InvalidValueError
 from p2pbench.protocols import Protocol
 
 
@@ -56,7 +56,7 @@ def protocol_dataset(protocol: Protocol, split: str | None, data_root: str | Non
             label_resize=protocol.label_resize,
             photo_resize=protocol.real_resize,
         )
-    raise ValueError(
+    raise InvalidValueError(
         f"protocol {protocol.name} uses dataset {protocol.dataset!r}; known: aligned, "
         "synthcity, cityscapes"
     )
@@ -92,5 +92,5 @@ def colour_labelled_dataset(protocol: Protocol, split: str) -> AlignedDataset:
     stats = scan_colour_labels(dataset.files, side, table)
     stats.check(f"{protocol.key}: the {side} halves of {dataset.root / split}")
     if stats.unknown:
-        print(f"note: {dataset.root / split}: {stats.summary()}", file=sys.stderr)
+        warn(f"{dataset.root / split}: {stats.summary()}")
     return dataset

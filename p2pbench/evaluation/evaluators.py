@@ -22,6 +22,7 @@ import torch
 from p2pbench.compute import prepare_module
 from p2pbench.data import Batch, PairedDataset, quantize_uint8
 from p2pbench.distributed import gather_lists, rank_and_world
+from p2pbench.errors import InvalidValueError
 from p2pbench.evaluation.datasets import protocol_dataset
 from p2pbench.evaluation.evaluator import Evaluator, EvaluatorOutput
 from p2pbench.evaluation.feature_evaluator import FeatureEvaluator
@@ -133,7 +134,7 @@ class PairedEvaluator:
     def process(self, images: torch.Tensor, batch: Batch, indices: Sequence[int]) -> None:
         target = quantize_uint8(batch.target)
         if target.shape != images.shape:
-            raise ValueError(
+            raise InvalidValueError(
                 f"outputs {tuple(images.shape)} and targets {tuple(target.shape)} "
                 "differ in shape; paired metrics need them on one grid"
             )
@@ -221,7 +222,7 @@ class InceptionEvaluator:
         index_of = {sid: i for i, sid in enumerate(all_ids)}
         unknown = [sid for sid in ids if sid not in index_of][:5]
         if unknown:
-            raise ValueError(
+            raise InvalidValueError(
                 f"expected ids of the dataset's samples, found {unknown} not among them; "
                 "pass the ids the loop scores"
             )
@@ -409,7 +410,7 @@ def build_evaluators(
     if features := [g for g in FEATURE_GROUPS if g in applies]:
         evaluators.append(FeatureEvaluator(features, device, encoder, channels_last=channels_last))
     if not evaluators:
-        raise ValueError(
+        raise InvalidValueError(
             f"none of the metric groups {sorted(groups)} applies to {protocol.key} "
             f"({protocol.task}{', real images' if real_source else ''})"
         )

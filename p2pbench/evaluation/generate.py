@@ -32,6 +32,7 @@ from p2pbench.base import atomic_dir, check_new_output_dir, move_into_place, tem
 from p2pbench.data import PairedDataset, load_batches
 from p2pbench.data.cityscapes import resolve_root
 from p2pbench.distributed import broadcast_object, gather_lists, rank_and_world, shard_range
+from p2pbench.errors import InvalidValueError, PathExistsError
 from p2pbench.evaluation.datasets import protocol_dataset
 from p2pbench.evaluation.sources import (
     GeneratorFile,
@@ -70,12 +71,14 @@ def generate(
     """
     source = as_source(generator)
     if not isinstance(source, (GeneratorFile, GeneratorModule)):
-        raise ValueError(f"generate needs a generator checkpoint or module, not {generator!r}")
+        raise InvalidValueError(
+            f"generate needs a generator checkpoint or module, not {generator!r}"
+        )
     proto = protocol_for(source, get_protocol(protocol) if isinstance(protocol, str) else protocol)
     if limit is not None and limit < 1:
-        raise ValueError(f"limit must be at least 1, found {limit}")
+        raise InvalidValueError(f"limit must be at least 1, found {limit}")
     if run.fast_math is not None:
-        raise ValueError(
+        raise InvalidValueError(
             f"--fast-math {run.fast_math} applies to the metric networks of eval; generate runs "
             "only the generator, in fp32"
         )
@@ -139,13 +142,13 @@ def _check_output(
             relation = "contains"
         else:
             continue
-        raise ValueError(
+        raise InvalidValueError(
             f"the output folder {out} {relation} {what} {path} that generate reads; "
             "expected a folder apart from its inputs: choose another output folder"
         )
     check_new_output_dir(out, overwrite)
     if overwrite and out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).is_file():
-        raise FileExistsError(
+        raise PathExistsError(
             f"{out} is not a folder written by p2pbench generate (no {MANIFEST}), so "
             "--overwrite does not replace it; remove it yourself or choose another folder"
         )

@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 from fcn.fcn8s import predict
+from p2pbench.errors import InvalidValueError
 from p2pbench.evaluation.segmenters import LoadedSegmenter
 from p2pbench.protocols import Protocol
 
@@ -27,7 +28,7 @@ def resize_uint8(images: torch.Tensor, size: tuple[int, int], method: str) -> to
     if tuple(images.shape[-2:]) == size:
         return images
     if method not in PIL_FILTERS:
-        raise ValueError(
+        raise InvalidValueError(
             f"images are {tuple(images.shape[-2:])} but must be {size}, and the "
             f"protocol's resize is {method!r}"
         )
@@ -43,7 +44,9 @@ def resize_uint8(images: torch.Tensor, size: tuple[int, int], method: str) -> to
 def protocol_labels(label: torch.Tensor | None, protocol: Protocol) -> torch.Tensor:
     """trainIds at the protocol's label resolution (native unless label_size is set)."""
     if label is None:
-        raise ValueError(f"protocol {protocol.key} needs label maps, and the dataset has none")
+        raise InvalidValueError(
+            f"protocol {protocol.key} needs label maps, and the dataset has none"
+        )
     if protocol.label_size is None:
         return label
     small = resize_uint8(label.to(torch.uint8), protocol.label_size, protocol.label_downsample)

@@ -30,6 +30,7 @@ from p2pbench import compute
 from p2pbench.compute import check_fast_math
 from p2pbench.data import Batch, PairedDataset, load_batches
 from p2pbench.distributed import gather_lists, rank_and_world, shard_range
+from p2pbench.errors import InvalidValueError
 from p2pbench.evaluation.datasets import protocol_dataset
 from p2pbench.evaluation.evaluators import Evaluator, EvaluatorOutput, build_evaluators
 from p2pbench.evaluation.sources import (
@@ -96,7 +97,7 @@ def evaluate(
             skipped = set(stream.missing)
             scored = [sid for sid in selection.ids if sid not in skipped]
             if not scored:
-                raise ValueError("no images to score")
+                raise InvalidValueError("no images to score")
             evaluators = build_evaluators(
                 proto,
                 score.metrics,
@@ -126,13 +127,15 @@ def select_ids(protocol: Protocol, dataset: PairedDataset, score: ScoreSpec) -> 
     all_ids = tuple(dataset.sample_ids)  # type: ignore[attr-defined]
     partial = len(all_ids) != protocol.expected_images
     if split == protocol.split and partial and not score.allow_partial_split:
-        raise ValueError(
+        raise InvalidValueError(
             f"protocol {protocol.key} scores all {protocol.expected_images} {protocol.split} "
             f"images, but the dataset has {len(all_ids)}: is the download complete? "
             "(--allow-partial-split scores what is there, recorded in the result)"
         )
     if score.limit is not None and score.limit > len(all_ids):
-        raise ValueError(f"--limit {score.limit} exceeds the {len(all_ids)} images of the split")
+        raise InvalidValueError(
+            f"--limit {score.limit} exceeds the {len(all_ids)} images of the split"
+        )
     ids = all_ids[: score.limit] if score.limit else all_ids
     return Selection(all_ids, ids, split, partial)
 

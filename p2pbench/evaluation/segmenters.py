@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,8 @@ from fcn.fcn8s import FCN8sArch
 from fcn.weights import find_official_weights, load_fcn8s, read_converted
 from p2pbench.base import sha256_file
 from p2pbench.data import SYNTHCITY_CLASSES
+from p2pbench.distributed import warn
+from p2pbench.errors import InvalidValueError, PathNotFoundError
 from p2pbench.protocols import USER_SEGMENTER_PREFIX
 from p2pbench.registry import Registry
 
@@ -116,7 +117,7 @@ def load_segmenter(
     elif spec.shipped_file is not None:
         path = WEIGHTS_DIR / spec.shipped_file
         if not path.is_file():
-            raise FileNotFoundError(
+            raise PathNotFoundError(
                 f"the shipped weights of {name} are missing: {path}. Reinstall p2pbench, or "
                 f"retrain them with `p2pbench fcn train --segmenter {name} --out {path}`"
             )
@@ -124,22 +125,21 @@ def load_segmenter(
         path = find_official_weights()
     digest = sha256_file(path)
     if weights is None and spec.sha256 is not None and digest != spec.sha256:
-        raise ValueError(
+        raise InvalidValueError(
             f"{path} has sha256 {digest}, but {name} is pinned to {spec.sha256}; the file was "
             "changed or corrupted: reinstall p2pbench"
         )
     module = load_fcn8s(path)
     if module.arch.num_classes != spec.arch.num_classes:
-        raise ValueError(
+        raise InvalidValueError(
             f"{path} holds an FCN-8s with {module.arch.num_classes} output "
             f"channels, but {name} has {spec.arch.num_classes}"
         )
     official = module.arch == spec.arch and (spec.sha256 is None or digest == spec.sha256)
     if not official:
-        print(
-            f"warning: {path} is not the registered {name} weights ({module.arch}); results "
-            "are recorded as such and are not comparable",
-            file=sys.stderr,
+        warn(
+            f"{path} is not the registered {name} weights ({module.arch}); results "
+            "are recorded as such and are not comparable"
         )
     return LoadedSegmenter(
         module.to(device), name, str(path), digest, module.arch.as_dict(), official
@@ -152,16 +152,16 @@ def load_user_segmenter(
     """The user-trained segmenter `file:<sha256>` from `weights`, whose sha256 must match."""
     expected = name[len(USER_SEGMENTER_PREFIX) :]
     if weights is None:
-        raise ValueError(
+        raise InvalidValueError(
             f"this protocol's segmenter is a user-trained file with sha256 {expected}; "
             "pass it with --segmenter-weights FILE (segmenter_weights=...)"
         )
     path = Path(weights)
     if not path.is_file():
-        raise FileNotFoundError(f"segmenter weights not found: {path}")
+        raise PathNotFoundError(f"segmenter weights not found: {path}")
     digest = sha256_file(path)
     if digest != expected:
-        raise ValueError(
+        raise InvalidValueError(
             f"segmenter weights {path} have sha256 {digest}, but the protocol was built from "
             f"weights with sha256 {expected}; pass the file the protocol names (or rebuild the "
             "protocol from this file)"

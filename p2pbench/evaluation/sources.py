@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,6 +28,14 @@ from torch import nn
 
 from p2pbench.compute import to_memory_format
 from p2pbench.data import Batch, PairedDataset, quantize_uint8
+from p2pbench.distributed import warn
+from p2pbench.errors import (
+    BadInputError,
+    FileAccessError,
+    InvalidTypeError,
+    InvalidValueError,
+    PathNotFoundError,
+)
 from p2pbench.protocols import Protocol
 from reference_models import TEST_TIME_MODES, generator_size, read_generator, translate
 from reference_models.layers import BatchNorm2d, SampleDropout
@@ -36,7 +43,7 @@ from reference_models.layers import BatchNorm2d, SampleDropout
 NAMINGS = ("auto", "sample-id", "original", "port")
 
 
-class MissingImagesError(FileNotFoundError):
+class MissingImagesError(BadInputError, FileNotFoundError):
     """The image folder does not hold exactly the expected images; the message lists them."""
 
 
@@ -71,7 +78,7 @@ class ImageFolder:
 
     def __post_init__(self) -> None:
         if self.naming not in NAMINGS:
-            raise ValueError(f"unknown naming {self.naming!r}; valid: {', '.join(NAMINGS)}")
+            raise InvalidValueError(f"unknown naming {self.naming!r}; valid: {', '.join(NAMINGS)}")
 
 
 @dataclass(frozen=True)
@@ -97,8 +104,8 @@ def as_source(value: Source | nn.Module | str | os.PathLike[str] | None) -> Sour
             return ImageFolder(str(path))
         if path.is_file():
             return GeneratorFile(str(path))
-        raise FileNotFoundError(f"{path} is neither a generator checkpoint nor a folder of images")
-    raise TypeError(
+        raise PathNotFoundError(f"{path} is neither a generator checkpoint nor a folder of images")
+    raise InvalidTypeError(
         f"cannot score a {type(value).__name__}: give a checkpoint path, an image folder, an "
         "nn.Module, or a p2pbench.evaluation source"
     )
@@ -127,7 +134,7 @@ def test_time_mode(source: Source, protocol: Protocol) -> str:
     """The mode a source's generator runs in: the protocol's unless a module asks otherwise."""
     if isinstance(source, GeneratorModule) and source.test_time_mode is not None:
         if source.test_time_mode not in TEST_TIME_MODES:
-            raise ValueError(
+            raise InvalidValueError(
                 f"unknown test-time mode {source.test_time_mode!r}; valid: "
                 f"{', '.join(TEST_TIME_MODES)}"
             )
@@ -195,13 +202,13 @@ def open_source(
             "test_time_mode": mode,
         }
         return GeneratedImages(source.module, mode, seed, device, description, channels_last)
-    raise TypeError(f"unknown source {source!r}")
+    raise InvalidTypeError(f"unknown source {source!r}")
 
 
 def _check_size(name: str, protocol: Protocol, path: str) -> None:
     size = generator_size(name)
     if name.startswith(("unet", "encdec")) and size != protocol.image_size:
-        raise ValueError(
+        raise InvalidValueError(
             f"{path} holds {name}, built for {size}×{size} images, but protocol "
             f"{protocol.key} feeds {protocol.image_size}×{protocol.image_size}"
         )
@@ -217,7 +224,7 @@ def require_paper_layers(module: nn.Module) -> None:
         or (isinstance(m, nn.modules.dropout._DropoutNd) and not isinstance(m, SampleDropout))
     ]
     if foreign:
-        raise ValueError(
+        raise InvalidValueError(
             "paper test-time mode (per-sample batch norm, dropout seeded per sample id) needs "
             "p2pbench's layers (reference_models.layers), and this module has "
             f"{len(foreign)} other(s): {', '.join(foreign[:5])}. Build it with "
@@ -264,7 +271,7 @@ class GeneratedImages:
         finite = torch.isfinite(out).flatten(1).all(1)
         if not bool(finite.all()):
             bad = [sid for sid, ok in zip(batch.sample_ids, finite.tolist(), strict=True) if not ok]
-            raise ValueError(
+            raise InvalidValueError(
                 f"the generator produced NaN or infinite values for sample(s) {', '.join(bad)}; "
                 "its weights are likely broken (a diverged run?): score an earlier checkpoint"
             )
@@ -344,10 +351,9 @@ class FolderImages:
                     "--limit N to score the first N, or --allow-missing to score what is there "
                     "(recorded in the result)"
                 )
-            print(
-                f"warning: {message}; scoring the {len(self.names) - len(missing_ids)} "
-                "present (--allow-missing, recorded)",
-                file=sys.stderr,
+            warn(
+                f"{message}; scoring the {len(self.names) - len(missing_ids)} "
+                "present (--allow-missing, recorded)"
             )
         self.missing = missing_ids
         return missing_ids
@@ -355,8 +361,12 @@ class FolderImages:
     def images(self, batch: Batch) -> torch.Tensor:
         arrays = []
         for sid in batch.sample_ids:
-            with Image.open(self.folder / self.names[sid]) as im:
-                arrays.append(np.asarray(im, dtype=np.uint8))
+            path = self.folder / self.names[sid]
+            try:
+                with Image.open(path) as im:
+                    arrays.append(np.asarray(im, dtype=np.uint8))
+            except (OSError, Image.DecompressionBombError) as e:
+                raise FileAccessError(f"cannot read image {path}: {e}") from e
         return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
 
     def describe(self) -> dict[str, Any]:
@@ -379,7 +389,7 @@ def image_names(
     if naming == "sample-id":
         return {sid: f"{sid}.png" for sid in ids}
     if protocol.dataset != "cityscapes":
-        raise ValueError(
+        raise InvalidValueError(
             f"naming {naming!r} applies to Cityscapes; {protocol.dataset} images "
             "are named <sample id>.png"
         )
@@ -388,7 +398,7 @@ def image_names(
     if naming == "port":
         index = dataset.frame_index  # type: ignore[attr-defined]
         return {sid: f"{index[sid]}_fake_B.png" for sid in ids}
-    raise ValueError(f"unknown naming {naming!r}; valid: {', '.join(NAMINGS)}")
+    raise InvalidValueError(f"unknown naming {naming!r}; valid: {', '.join(NAMINGS)}")
 
 
 def detect_naming(protocol: Protocol, folder: Path) -> str:
@@ -410,7 +420,7 @@ def _check_png(path: Path, size: int) -> str | None:
             if im.mode != "RGB":
                 return f"mode {im.mode}, expected RGB"
             im.load()
-    except (UnidentifiedImageError, OSError) as e:
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
         return f"unreadable ({e})"
     return None
 

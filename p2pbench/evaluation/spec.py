@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from p2pbench.devices import check_device
+from p2pbench.errors import InvalidValueError
 from p2pbench.metrics.encoders import ENCODERS
 from p2pbench.metrics.keys import DEFAULT_GROUPS, GROUPS
 
@@ -32,10 +33,10 @@ class ScoreSpec:
 
     def __post_init__(self) -> None:
         if self.limit is not None and self.limit < 1:
-            raise ValueError(f"limit must be at least 1, found {self.limit}")
+            raise InvalidValueError(f"limit must be at least 1, found {self.limit}")
         unknown = sorted(set(self.metrics) - set(GROUPS))
         if unknown or not self.metrics:
-            raise ValueError(
+            raise InvalidValueError(
                 f"unknown metric groups {unknown or list(self.metrics)}; valid: {', '.join(GROUPS)}"
             )
 
@@ -55,9 +56,9 @@ class RunSpec:
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
-            raise ValueError(f"batch size must be at least 1, found {self.batch_size}")
+            raise InvalidValueError(f"batch size must be at least 1, found {self.batch_size}")
         if self.workers < 0:
-            raise ValueError(f"workers must be at least 0, found {self.workers}")
+            raise InvalidValueError(f"workers must be at least 0, found {self.workers}")
         check_device(self.device)
 
 
@@ -79,9 +80,9 @@ class EncoderSpec:
         for name in (self.dinov2, self.prdc_encoder, *(n for n, _ in self.weights)):
             ENCODERS.get(name)  # an unknown name lists the valid ones
         if not self.dinov2.startswith("dinov2-"):
-            raise ValueError(f"FD_DINOv2 needs a DINOv2 encoder, found {self.dinov2!r}")
+            raise InvalidValueError(f"FD_DINOv2 needs a DINOv2 encoder, found {self.dinov2!r}")
         if self.prdc_encoder == "inception-v3":
-            raise ValueError(
+            raise InvalidValueError(
                 "precision/recall/density/coverage over inception-v3 would run InceptionV3 a "
                 "second time; choose another encoder"
             )
@@ -92,7 +93,7 @@ class EncoderSpec:
         """The weights file given for encoder `name`, else None (its lookup order)."""
         given = [path for n, path in self.weights if n == name]
         if len(given) > 1:
-            raise ValueError(f"two weights files given for encoder {name}: {given}")
+            raise InvalidValueError(f"two weights files given for encoder {name}: {given}")
         return given[0] if given else None
 
     def feature_encoders(self, groups: tuple[str, ...] | list[str]) -> dict[str, tuple[str, str]]:

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from p2pbench.errors import UnavailableError
+
 
 @dataclass(frozen=True)
 class Unavailable:
@@ -23,7 +25,7 @@ class Unavailable:
         return {"available": False, "reason": self.reason}
 
 
-class MetricUnavailableError(RuntimeError):
+class MetricUnavailableError(UnavailableError, RuntimeError):
     """A metric the user required could not be computed; the message carries every reason."""
 
 

@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from p2pbench.errors import InvalidValueError
+
 CMMD_SIGMA = 10.0
 CMMD_SCALE = 1000.0
 
@@ -53,7 +55,7 @@ def cmmd(
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"real embeddings are {x.shape[1]}-d but fake ones {y.shape[1]}-d")
     if not sigma > 0:
-        raise ValueError(f"sigma must be > 0, found {sigma}")
+        raise InvalidValueError(f"sigma must be > 0, found {sigma}")
     gamma = 1.0 / (2.0 * sigma**2)
     value = _mean_kernel(x, x, gamma) + _mean_kernel(y, y, gamma) - 2.0 * _mean_kernel(x, y, gamma)
     return float(scale * value)

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
+from p2pbench.errors import InvalidValueError
 from p2pbench.metrics.frechet import GaussianStats, frechet_distance, stats_from_sums
 
 NUM_FEATURES = 2048
@@ -42,7 +43,7 @@ class FID(Metric):
     ) -> None:
         super().__init__(**kwargs)
         if reference is not None and reference.mu.shape[0] != num_features:
-            raise ValueError(
+            raise InvalidValueError(
                 f"reference statistics have {reference.mu.shape[0]} dimensions, expected "
                 f"{num_features} (pool3 features of the FID InceptionV3)"
             )
@@ -89,7 +90,9 @@ class FID(Metric):
         if n < 2:
             what = "generated" if kind == "fake" else "real"
             hint = "" if kind == "fake" else " or give reference statistics"
-            raise ValueError(f"FID needs at least 2 {what} images, found {n}; add more{hint}")
+            raise InvalidValueError(
+                f"FID needs at least 2 {what} images, found {n}; add more{hint}"
+            )
         return stats_from_sums(n, getattr(self, f"{kind}_sum"), getattr(self, f"{kind}_outer"))
 
     def compute(self) -> float:

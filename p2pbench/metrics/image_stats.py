@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from p2pbench.errors import FileAccessError, InvalidValueError, PathNotFoundError
 from p2pbench.metrics.encoders.inception import InceptionExtractor, build_extractor
 from p2pbench.metrics.encoders.weights import LoadedWeights
 from p2pbench.metrics.frechet import GaussianStats, frechet_distance
@@ -33,17 +34,20 @@ def list_images(folder: str | os.PathLike[str]) -> list[Path]:
     """Image files directly in `folder` (pytorch-fid's extensions), sorted by name."""
     p = Path(folder)
     if not p.is_dir():
-        raise FileNotFoundError(f"image folder not found: {p}")
+        raise PathNotFoundError(f"image folder not found: {p}")
     files = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS)
     if not files:
-        raise FileNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {p}")
+        raise PathNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {p}")
     return files
 
 
 def read_image(path: Path) -> Tensor:
     """An image file as uint8 3×H×W RGB."""
-    with Image.open(path) as im:
-        array = np.asarray(im.convert("RGB"), dtype=np.uint8)
+    try:
+        with Image.open(path) as im:
+            array = np.asarray(im.convert("RGB"), dtype=np.uint8)
+    except (OSError, Image.DecompressionBombError) as e:
+        raise FileAccessError(f"cannot read image {path}: {e}") from e
     return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
 
 
@@ -128,12 +132,12 @@ def _load(
     if path.suffix == ".pt":
         stats = load_stats(path)
         if stats.provenance.get("mode", mode) != mode:
-            raise ValueError(
+            raise InvalidValueError(
                 f"{path} holds statistics in mode {stats.provenance['mode']!r}, "
                 f"not {mode!r}; FIDs of different modes are not comparable"
             )
         return stats.gaussian(), {"path": str(path), "kind": "stats", "n": stats.n}
-    raise ValueError(
+    raise InvalidValueError(
         f"expected an image folder, a .npz (pytorch-fid) or a .pt statistics file, found {path}"
     )
 

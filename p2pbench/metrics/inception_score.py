@@ -10,7 +10,6 @@ ddof=1). With fewer images than splits, the split count is reduced with a warnin
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,6 +17,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from p2pbench.distributed import warn
+from p2pbench.errors import InvalidValueError
 from p2pbench.metrics.ordered import OrderedFeaturesMetric
 
 NUM_CLASSES = 1008
@@ -68,7 +69,7 @@ class InceptionScore(OrderedFeaturesMetric):
     ) -> None:
         super().__init__(**kwargs)
         if splits < 1:
-            raise ValueError(f"splits must be at least 1, found {splits}")
+            raise InvalidValueError(f"splits must be at least 1, found {splits}")
         self.splits, self.seed = splits, seed
         self._add_records_state("logits", num_classes)
 
@@ -79,10 +80,12 @@ class InceptionScore(OrderedFeaturesMetric):
         logits = self._ordered("logits")
         n = logits.shape[0]
         if n < 2:
-            raise ValueError(f"the Inception Score needs at least 2 generated images, found {n}")
+            raise InvalidValueError(
+                f"the Inception Score needs at least 2 generated images, found {n}"
+            )
         splits = self.splits
         if n < splits:
-            warnings.warn(
+            warn(
                 f"Inception Score: {n} images cannot fill {splits} splits; using "
                 f"{n} splits of one image each",
                 stacklevel=2,

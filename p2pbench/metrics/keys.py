@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from p2pbench.registry import UnknownNameError
+
 HIGHER, LOWER = "higher", "lower"
 GROUPS: tuple[str, ...] = ("fcn", "paired", "inception", "dinov2", "cmmd", "prdc")
 """Metric groups; `eval --metrics` picks among them. dinov2, cmmd and prdc run large feature
@@ -75,12 +77,12 @@ RANKED: tuple[str, ...] = tuple(k.name for k in _KEYS if k.ranked)
 def metric_key(name: str) -> MetricKey:
     """The metric `name`; an unknown name raises an error listing the known ones."""
     if name not in METRICS:
-        raise KeyError(f"unknown metric {name!r}; known: {', '.join(METRICS)}")
+        raise UnknownNameError(f"unknown metric {name!r}; known: {', '.join(METRICS)}")
     return METRICS[name]
 
 
 def group_metrics(group: str) -> tuple[str, ...]:
     """The result keys a metric group reports."""
     if group not in GROUPS:
-        raise KeyError(f"unknown metric group {group!r}; valid: {', '.join(GROUPS)}")
+        raise UnknownNameError(f"unknown metric group {group!r}; valid: {', '.join(GROUPS)}")
     return tuple(k.name for k in _KEYS if k.group == group)

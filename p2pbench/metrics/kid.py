@@ -11,13 +11,14 @@ smaller set, where torch-fidelity stops with an error.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from torch import Tensor
 
+from p2pbench.distributed import warn
+from p2pbench.errors import InvalidValueError
 from p2pbench.metrics.ordered import OrderedFeaturesMetric
 
 DEFAULT_SUBSETS = 100
@@ -92,11 +93,11 @@ class KID(OrderedFeaturesMetric):
     ) -> None:
         super().__init__(**kwargs)
         if subsets < 1 or subset_size < 2:
-            raise ValueError(
+            raise InvalidValueError(
                 f"expected subsets >= 1 and subset_size >= 2, found {subsets} and {subset_size}"
             )
         if reference is not None and (reference.ndim != 2 or reference.shape[1] != num_features):
-            raise ValueError(
+            raise InvalidValueError(
                 f"expected N×{num_features} reference features, found shape "
                 f"{tuple(reference.shape)}"
             )
@@ -124,12 +125,12 @@ class KID(OrderedFeaturesMetric):
         real = self.reference if self.reference is not None else self._ordered("real")
         size = min(self.subset_size, fake.shape[0], real.shape[0])
         if size < 2:
-            raise ValueError(
+            raise InvalidValueError(
                 f"KID needs at least 2 generated and 2 real images, found "
                 f"{fake.shape[0]} and {real.shape[0]}"
             )
         if size < self.subset_size:
-            warnings.warn(
+            warn(
                 f"KID: subset size {self.subset_size} exceeds the {fake.shape[0]} "
                 f"generated / {real.shape[0]} real images; using {size}",
                 stacklevel=2,

@@ -28,6 +28,7 @@ from torchmetrics.functional.image import (
     structural_similarity_index_measure,
 )
 
+from p2pbench.errors import InvalidValueError
 from p2pbench.metrics.availability import Unavailable
 from p2pbench.metrics.encoders.weights import hub_checkpoints_dir
 
@@ -112,7 +113,7 @@ def lpips_weights_file(net: str = "alex") -> str:
     import torchvision.models as tvm
 
     if net not in LPIPS_BACKBONES:
-        raise ValueError(
+        raise InvalidValueError(
             f"unknown LPIPS network {net!r}; choose one of {', '.join(LPIPS_BACKBONES)}"
         )
     return getattr(tvm, LPIPS_BACKBONES[net]).IMAGENET1K_V1.url.rsplit("/", 1)[-1]

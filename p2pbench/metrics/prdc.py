@@ -18,12 +18,14 @@ expansion), so a sample's distance to itself is exactly 0. The sets are passed b
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from p2pbench.distributed import warn
+from p2pbench.errors import InvalidValueError
 
 TIES: tuple[str, ...] = ("strict", "inclusive")
 SMALL_SAMPLE = 1000  # below this many samples per set the k-NN radii are coarse: warned
@@ -67,17 +69,17 @@ def prdc(
 ) -> PRDC:
     """Precision, recall, density and coverage of `fake` against `real` features."""
     if ties not in TIES:
-        raise ValueError(f"unknown tie rule {ties!r}; valid: {', '.join(TIES)}")
+        raise InvalidValueError(f"unknown tie rule {ties!r}; valid: {', '.join(TIES)}")
     x, y = _features(real, "real"), _features(fake, "fake")
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"real features are {x.shape[1]}-d but fake ones {y.shape[1]}-d")
     if k < 1:
-        raise ValueError(f"k must be at least 1, found {k}")
+        raise InvalidValueError(f"k must be at least 1, found {k}")
     for name, n in (("real", x.shape[0]), ("fake", y.shape[0])):
         if n <= k:
-            raise ValueError(f"{name}: {n} samples cannot give a {k}-th nearest neighbour")
+            raise InvalidValueError(f"{name}: {n} samples cannot give a {k}-th nearest neighbour")
     if min(x.shape[0], y.shape[0]) < SMALL_SAMPLE:
-        warnings.warn(
+        warn(
             f"precision/recall/density/coverage on {x.shape[0]} real and {y.shape[0]} generated "
             f"samples: with fewer than {SMALL_SAMPLE} per set the {k}-NN balls are coarse and the "
             "metrics biased (the papers used 10,000-50,000); compare them only at equal sizes",

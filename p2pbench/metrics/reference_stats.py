@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,17 +32,19 @@ import torch
 from torch import Tensor
 
 from p2pbench.base import atomic_path, p2pbench_home, read_versioned
+from p2pbench.distributed import warn
+from p2pbench.errors import BadInputError, P2PBenchWarning
 from p2pbench.metrics.frechet import GaussianStats, stats_from_sums
 
 STATS_FORMAT = "p2pbench-inception-stats"
 STATS_VERSION = 1
 
 
-class StatsFileError(ValueError):
+class StatsFileError(BadInputError, ValueError):
     """A statistics file is unreadable, of another format, or not the one asked for."""
 
 
-class StaleStatsWarning(UserWarning):
+class StaleStatsWarning(P2PBenchWarning):
     """A cached statistics file could not be used and is recomputed."""
 
 
@@ -205,7 +206,7 @@ def lookup_cached(
             reason = "it holds no features (KID needs them)"
         else:
             return CacheLookup(key, path, stats)
-    warnings.warn(
+    warn(
         f"stale reference statistics {path}: {reason}; recomputing and overwriting them",
         StaleStatsWarning,
         stacklevel=2,

@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from p2pbench.errors import InvalidValueError
+
 SCORE_METRICS: tuple[str, ...] = ("per_pixel_acc", "per_class_acc", "class_iou")
 """The FCN-score metrics a paired bootstrap can recompute from confusion histograms."""
 
@@ -72,7 +74,9 @@ class BootstrapDiff:
 
 def _check_level(level: float) -> float:
     if not isinstance(level, (int, float)) or isinstance(level, bool) or not 0 < level < 1:
-        raise ValueError(f"expected a confidence level in (0, 1), e.g. 0.95, found {level!r}")
+        raise InvalidValueError(
+            f"expected a confidence level in (0, 1), e.g. 0.95, found {level!r}"
+        )
     return float(level)
 
 
@@ -84,7 +88,7 @@ def seed_summary(values: Iterable[float], level: float = 0.95) -> SeedSummary:
     level = _check_level(level)
     vals = list(values)
     if not vals:
-        raise ValueError("seed_summary needs at least one value (one per seed), found none")
+        raise InvalidValueError("seed_summary needs at least one value (one per seed), found none")
     bad = [
         v
         for v in vals
@@ -93,7 +97,7 @@ def seed_summary(values: Iterable[float], level: float = 0.95) -> SeedSummary:
         or not math.isfinite(float(v))
     ]
     if bad:
-        raise ValueError(
+        raise InvalidValueError(
             f"seed_summary needs finite numbers, one per seed; found {bad[:5]!r} among "
             f"{len(vals)} values"
         )
@@ -109,7 +113,7 @@ def seed_summary(values: Iterable[float], level: float = 0.95) -> SeedSummary:
 
 def _check_metric(metric: str) -> None:
     if metric not in SCORE_METRICS:
-        raise ValueError(
+        raise InvalidValueError(
             f"unknown bootstrap metric {metric!r}; choose one of {', '.join(SCORE_METRICS)}"
         )
 
@@ -119,18 +123,18 @@ def _as_hists(hists: Any, name: str) -> np.ndarray:
     try:
         arr = np.asarray(hists)
     except ValueError as e:
-        raise ValueError(f"{name}: not a regular N×R×C array of counts ({e})") from None
+        raise InvalidValueError(f"{name}: not a regular N×R×C array of counts ({e})") from None
     if arr.ndim != 3 or arr.shape[1] < 1 or arr.shape[2] not in (arr.shape[1], arr.shape[1] + 1):
-        raise ValueError(
+        raise InvalidValueError(
             f"{name}: expected per-image confusion histograms of shape N×n×n or N×n×(n+1), "
             f"found shape {arr.shape}"
         )
     if arr.shape[0] == 0:
-        raise ValueError(f"{name}: no images (shape {arr.shape}); a bootstrap needs images")
+        raise InvalidValueError(f"{name}: no images (shape {arr.shape}); a bootstrap needs images")
     if arr.dtype.kind not in "iuf" or (arr.dtype.kind == "f" and not np.all(np.isfinite(arr))):
-        raise ValueError(f"{name}: expected finite pixel counts, found dtype {arr.dtype}")
+        raise InvalidValueError(f"{name}: expected finite pixel counts, found dtype {arr.dtype}")
     if np.any(arr < 0) or (arr.dtype.kind == "f" and np.any(arr != np.round(arr))):
-        raise ValueError(f"{name}: expected non-negative integer pixel counts")
+        raise InvalidValueError(f"{name}: expected non-negative integer pixel counts")
     return arr.astype(np.float64)
 
 
@@ -176,21 +180,23 @@ def _check_pair(
 ) -> tuple[np.ndarray, np.ndarray]:
     a, b = _as_hists(hists_a, "hists_a"), _as_hists(hists_b, "hists_b")
     if a.shape != b.shape:
-        raise ValueError(
+        raise InvalidValueError(
             f"paired bootstrap: both variants must be scored on the same images with the same "
             f"histogram shape; found hists_a {a.shape} and hists_b {b.shape}"
         )
     if (ids_a is None) != (ids_b is None):
-        raise ValueError("paired bootstrap: give the sample ids of both variants or of neither")
+        raise InvalidValueError(
+            "paired bootstrap: give the sample ids of both variants or of neither"
+        )
     if ids_a is not None and ids_b is not None:
         if len(ids_a) != a.shape[0] or len(ids_b) != b.shape[0]:
-            raise ValueError(
+            raise InvalidValueError(
                 f"paired bootstrap: {len(ids_a)} and {len(ids_b)} sample ids for "
                 f"{a.shape[0]} histograms each"
             )
         differ = [(x, y) for x, y in zip(ids_a, ids_b, strict=True) if x != y]
         if differ:
-            raise ValueError(
+            raise InvalidValueError(
                 f"paired bootstrap: the variants' images are not in the same order (or not the "
                 f"same images): {len(differ)} positions differ, e.g. {differ[:5]}"
             )
@@ -199,9 +205,9 @@ def _check_pair(
 
 def _check_draws(draws: int, seed: int) -> None:
     if not isinstance(draws, (int, np.integer)) or isinstance(draws, bool) or draws < 1:
-        raise ValueError(f"draws must be a positive integer, found {draws!r}")
+        raise InvalidValueError(f"draws must be a positive integer, found {draws!r}")
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, found {seed!r}")
+        raise InvalidValueError(f"seed must be a non-negative integer, found {seed!r}")
 
 
 def _draws(a: np.ndarray, b: np.ndarray, metric: str, draws: int, seed: int) -> np.ndarray:
@@ -299,23 +305,29 @@ def pool_seeds(
     is kept. Returns (sample ids, int64 array N×R×C).
     """
     if not per_image_lists:
-        raise ValueError("pool_seeds needs the per-image scores of at least one seed, found none")
+        raise InvalidValueError(
+            "pool_seeds needs the per-image scores of at least one seed, found none"
+        )
     ids: tuple[str, ...] = ()
     total: np.ndarray | None = None
     for s, entries in enumerate(per_image_lists):
         if entries is None or len(entries) == 0:
-            raise ValueError(f"seed #{s} has no per-image scores (evaluate with per-image output)")
+            raise InvalidValueError(
+                f"seed #{s} has no per-image scores (evaluate with per-image output)"
+            )
         by_id: dict[str, Any] = {}
         for i, entry in enumerate(entries):
             if not isinstance(entry, Mapping) or "sample_id" not in entry:
-                raise ValueError(f"seed #{s}, per-image entry {i}: expected a dict with sample_id")
+                raise InvalidValueError(
+                    f"seed #{s}, per-image entry {i}: expected a dict with sample_id"
+                )
             if "confusion" not in entry:
-                raise ValueError(
+                raise InvalidValueError(
                     f"seed #{s}, image {entry['sample_id']!r} has no 'confusion' histogram; "
                     "re-evaluate with a p2pbench that records per-image confusions"
                 )
             if entry["sample_id"] in by_id:
-                raise ValueError(f"seed #{s} lists image {entry['sample_id']!r} twice")
+                raise InvalidValueError(f"seed #{s} lists image {entry['sample_id']!r} twice")
             by_id[entry["sample_id"]] = entry["confusion"]
         if s == 0:
             ids = tuple(by_id)
@@ -327,25 +339,27 @@ def pool_seeds(
                     parts.append(f"lacks {len(missing)} image(s) of seed #0: {_short(missing)}")
                 if extra:
                     parts.append(f"has {len(extra)} image(s) seed #0 lacks: {_short(extra)}")
-                raise ValueError(
+                raise InvalidValueError(
                     f"seed #{s} was not scored on the same images as seed #0: it "
                     + "; it ".join(parts)
                 )
         try:
             arr = np.asarray([by_id[k] for k in ids])
         except ValueError as e:
-            raise ValueError(f"seed #{s}: confusion histograms of different shapes ({e})") from None
+            raise InvalidValueError(
+                f"seed #{s}: confusion histograms of different shapes ({e})"
+            ) from None
         if arr.dtype.kind not in "iu" or arr.ndim != 3:
-            raise ValueError(
+            raise InvalidValueError(
                 f"seed #{s}: expected confusion histograms as lists of lists of ints, found an "
                 f"array of dtype {arr.dtype} and shape {arr.shape}"
             )
         if np.any(arr < 0):
-            raise ValueError(f"seed #{s}: negative counts in a confusion histogram")
+            raise InvalidValueError(f"seed #{s}: negative counts in a confusion histogram")
         if total is None:
             total = arr.astype(np.int64)
         elif arr.shape != total.shape:
-            raise ValueError(
+            raise InvalidValueError(
                 f"seed #{s}: histograms of shape {arr.shape[1:]}, seed #0 {total.shape[1:]}"
             )
         else:

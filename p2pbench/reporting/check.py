@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from p2pbench.errors import BadInputError
 from p2pbench.metrics.keys import HIGHER, LOWER, METRICS, RANKED
 from p2pbench.results import Result
 
@@ -28,7 +29,7 @@ DIRECTIONS: dict[str, str] = {name: str(METRICS[name].direction) for name in RAN
 _SLACK = 1e-12  # absorbs float rounding when a change equals the tolerance
 
 
-class CheckInputError(ValueError):
+class CheckInputError(BadInputError, ValueError):
     """The result and the baseline cannot be compared; the message says why and what to do."""
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from p2pbench.compute import PRECISIONS
+from p2pbench.errors import InvalidValueError
 from reference_models import DISCRIMINATORS, GENERATORS
 
 LOSSES: tuple[str, ...] = ("l1", "gan", "cgan", "l1+gan", "l1+cgan")
@@ -76,34 +77,38 @@ class TrainConfig:
         _choice("schedule", self.schedule, SCHEDULES)
         _choice("precision", self.precision, PRECISIONS)
         if self.workers < 0:
-            raise ValueError(f"workers must be at least 0, found {self.workers}")
+            raise InvalidValueError(f"workers must be at least 0, found {self.workers}")
         if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError("epochs and batch_size must be at least 1")
+            raise InvalidValueError("epochs and batch_size must be at least 1")
         if not 0 <= self.decay_epochs <= self.epochs:
-            raise ValueError(f"decay_epochs must be in [0, epochs={self.epochs}]")
+            raise InvalidValueError(f"decay_epochs must be in [0, epochs={self.epochs}]")
         if self.schedule == "constant" and self.decay_epochs:
-            raise ValueError("decay_epochs needs schedule='linear-decay'")
+            raise InvalidValueError("decay_epochs needs schedule='linear-decay'")
         if self.max_steps is not None and self.max_steps < 1:
-            raise ValueError("max_steps must be at least 1")
+            raise InvalidValueError("max_steps must be at least 1")
         for name in ("checkpoint_every", "sample_every", "log_every", "ngf", "ndf"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1")
+                raise InvalidValueError(f"{name} must be at least 1")
         if self.n_train is not None and self.n_train < 1:
-            raise ValueError(f"n_train must be at least 1, found {self.n_train}")
+            raise InvalidValueError(f"n_train must be at least 1, found {self.n_train}")
         if min(self.seed, self.data_seed) < 0:
-            raise ValueError("seeds must be at least 0")
+            raise InvalidValueError("seeds must be at least 0")
         if not (math.isfinite(self.lambda_l1) and self.lambda_l1 >= 0):
-            raise ValueError(f"lambda_l1 must be a finite number ≥ 0, found {self.lambda_l1}")
+            raise InvalidValueError(
+                f"lambda_l1 must be a finite number ≥ 0, found {self.lambda_l1}"
+            )
         if self.uses_l1 and self.lambda_l1 == 0:
-            raise ValueError(
+            raise InvalidValueError(
                 f"loss {self.loss!r} with lambda_l1 = 0 has no L1 term: use loss 'gan'/'cgan'"
             )
         if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr must be a finite number > 0, found {self.lr}")
+            raise InvalidValueError(f"lr must be a finite number > 0, found {self.lr}")
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
-            raise ValueError(f"Adam betas must be in [0, 1), found ({self.beta1}, {self.beta2})")
+            raise InvalidValueError(
+                f"Adam betas must be in [0, 1), found ({self.beta1}, {self.beta2})"
+            )
         if self.sync_bn and self.norm != "batch":
-            raise ValueError(f"sync_bn synchronises batch norm, but norm is {self.norm!r}")
+            raise InvalidValueError(f"sync_bn synchronises batch norm, but norm is {self.norm!r}")
         _check_sizes(self)
 
     @property
@@ -126,7 +131,7 @@ class TrainConfig:
         valid = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - valid)
         if unknown:
-            raise ValueError(f"unknown training options {unknown}; valid: {sorted(valid)}")
+            raise InvalidValueError(f"unknown training options {unknown}; valid: {sorted(valid)}")
         return cls(**data)
 
 
@@ -136,20 +141,20 @@ def _check_sizes(config: TrainConfig) -> None:
     discriminator = DISCRIMINATORS.get(config.discriminator)
     size = config.size if config.size is not None else generator.size
     if size < 1:
-        raise ValueError(f"size must be at least 1, found {size}")
+        raise InvalidValueError(f"size must be at least 1, found {size}")
     if config.bottleneck_norm and generator.family == "resnet":
-        raise ValueError(
+        raise InvalidValueError(
             f"bottleneck_norm applies to U-Net and encoder-decoder, not {config.generator}"
         )
     if generator.family in ("unet", "encdec") and size % generator.size:
-        raise ValueError(
+        raise InvalidValueError(
             f"{config.generator} halves the image {generator.size.bit_length() - 1} times: the "
             f"size must be a multiple of {generator.size}, found {size}"
         )
     if generator.family == "resnet" and size % 4:
-        raise ValueError(f"{config.generator} needs a size divisible by 4, found {size}")
+        raise InvalidValueError(f"{config.generator} needs a size divisible by 4, found {size}")
     if size < discriminator.min_size:
-        raise ValueError(
+        raise InvalidValueError(
             f"{config.discriminator} needs images of at least {discriminator.min_size}×"
             f"{discriminator.min_size}, found {size}; use a smaller patch discriminator"
         )
@@ -157,7 +162,7 @@ def _check_sizes(config: TrainConfig) -> None:
 
 def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        raise ValueError(f"unknown {name} {value!r}; valid: {', '.join(choices)}")
+        raise InvalidValueError(f"unknown {name} {value!r}; valid: {', '.join(choices)}")
 
 
 def lr_factor(config: TrainConfig, epoch: int) -> float:

@@ -38,6 +38,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from p2pbench.distributed import rank_and_world
+from p2pbench.errors import InvalidValueError
 
 
 def dropout_seed(seed: int, rank: int, step: int = 0) -> int:
@@ -53,14 +54,14 @@ def check_batch_split(batch_size: int, n_samples: int, world: int, *, whole_epoc
     if world == 1:
         return
     if batch_size < world:
-        raise ValueError(
+        raise InvalidValueError(
             f"--batch-size {batch_size} is the global batch, split across the {world} "
             f"processes, so it must be at least {world}; use --batch-size {world} for one "
             "sample per process (the paper's batch-1 training on each)"
         )
     last = n_samples % batch_size
     if whole_epoch and 0 < last < world:
-        raise ValueError(
+        raise InvalidValueError(
             f"the last batch of every epoch holds {last} of the {n_samples} training samples, "
             f"fewer than the {world} processes; choose a --batch-size that divides "
             f"{n_samples} or leaves at least {world} samples in the last batch"

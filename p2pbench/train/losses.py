@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from p2pbench.errors import InvalidValueError
+
 
 def gan_loss(logits: torch.Tensor, real: bool, mode: str) -> torch.Tensor:
     """Loss of discriminator outputs against the label real/fake, averaged over patches.
@@ -17,7 +19,7 @@ def gan_loss(logits: torch.Tensor, real: bool, mode: str) -> torch.Tensor:
         return F.binary_cross_entropy_with_logits(logits, target)
     if mode == "lsgan":
         return F.mse_loss(logits, target)
-    raise ValueError(f"unknown GAN mode {mode!r}; valid: vanilla, lsgan")
+    raise InvalidValueError(f"unknown GAN mode {mode!r}; valid: vanilla, lsgan")
 
 
 def l1_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -28,6 +28,7 @@ from tqdm import tqdm
 from fcn.fcn8s import FCN8s, FCN8sArch, caffe_preprocess
 from fcn.weights import WEIGHTS_FORMAT, WEIGHTS_VERSION
 from p2pbench.base import atomic_path, sha256_file
+from p2pbench.errors import InvalidValueError
 from p2pbench.timing import WallTimeEstimate
 from p2pbench.train.segmenter_data import SegmentationData, SegmenterData, SynthcityData
 
@@ -48,9 +49,9 @@ class TrainingOptions:
     def __post_init__(self) -> None:
         for name, value in (("steps", self.steps), ("batch size", self.batch_size)):
             if value < 1:
-                raise ValueError(f"{name} must be at least 1, found {value}")
+                raise InvalidValueError(f"{name} must be at least 1, found {value}")
         if not self.lr > 0:
-            raise ValueError(f"learning rate must be positive, found {self.lr}")
+            raise InvalidValueError(f"learning rate must be positive, found {self.lr}")
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -102,7 +103,7 @@ class SegmenterTraining:
 
     def __post_init__(self) -> None:
         if self.arch.num_classes != self.data.num_outputs:
-            raise ValueError(
+            raise InvalidValueError(
                 f"the data needs {self.data.num_outputs} output channels; the architecture "
                 f"has {self.arch.num_classes}"
             )
@@ -140,7 +141,7 @@ def replay_recipe(
     try:
         recipe = RECIPES[name]
     except KeyError:
-        raise ValueError(
+        raise InvalidValueError(
             f"no training recipe for segmenter {name!r}; recipes exist for "
             f"{', '.join(sorted(RECIPES))}"
         ) from None
@@ -161,9 +162,9 @@ def user_arch(
     divided by `width_divisor`, or five block widths and the fc width (`channels`)."""
     if channels is not None:
         if width_divisor is not None:
-            raise ValueError("give a width divisor or channels, not both")
+            raise InvalidValueError("give a width divisor or channels, not both")
         if len(channels) != 6:
-            raise ValueError(
+            raise InvalidValueError(
                 "channels are six widths: the five VGG blocks and fc6/fc7, e.g. "
                 f"8,16,32,64,64,128; found {len(channels)}"
             )

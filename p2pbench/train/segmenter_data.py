@@ -45,6 +45,7 @@ from p2pbench.data import (
 from p2pbench.data.aligned import check_pairs, list_aligned, read_label
 from p2pbench.data.colour_labels import colour_lut
 from p2pbench.data.sample import IGNORE_ID, pil_filter
+from p2pbench.errors import FileAccessError, InvalidValueError, PathNotFoundError
 
 DATA_HASH_RULE = (
     "sha256 over the training files sorted by relative path: '<relative path>\\0<sha256 of "
@@ -150,7 +151,7 @@ SegmenterData = SynthcityData | AlignedData | CityscapesData
 def check_size(size: int) -> None:
     """A training size the FCN-8s handles: a multiple of 8, at least 32."""
     if size < 32 or size % 8:
-        raise ValueError(f"size must be a multiple of 8 and at least 32, found {size}")
+        raise InvalidValueError(f"size must be a multiple of 8 and at least 32, found {size}")
 
 
 def is_cityscapes_root(path: str | Path) -> bool:
@@ -197,10 +198,10 @@ def aligned_segmentation_data(
     no class colour is an error; the statistics come with the data (`label_stats`).
     """
     if labels_side not in ("A", "B"):
-        raise ValueError(f"labels side must be A or B, found {labels_side!r}")
+        raise InvalidValueError(f"labels side must be A or B, found {labels_side!r}")
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"data folder {root} does not exist")
+        raise PathNotFoundError(f"data folder {root} does not exist")
     files = list_aligned(root, split)
     check_pairs(files, size)
     if size is None:
@@ -209,7 +210,7 @@ def aligned_segmentation_data(
         try:
             check_size(size)
         except ValueError:
-            raise ValueError(
+            raise InvalidValueError(
                 f"the pairs in {root / split} are {size} px high; give --size, a multiple of 8 "
                 "and at least 32, to resize them to"
             ) from None
@@ -281,14 +282,14 @@ def cityscapes_segmentation_data(
         try:
             with Image.open(frame.photo) as im:
                 photo = im.convert("RGB")
-        except OSError as e:
-            raise OSError(f"cannot read Cityscapes photo {frame.photo}: {e}") from e
+        except (OSError, Image.DecompressionBombError) as e:
+            raise FileAccessError(f"cannot read Cityscapes photo {frame.photo}: {e}") from e
         train_ids_path = frame.label_ids.with_name(f"{frame.sample_id}_gtFine_labelTrainIds.png")
         if train_ids_path.is_file():
             ids = read_label(train_ids_path)
             if not valid[ids].all():
                 bad = sorted(set(np.unique(ids[~valid[ids]]).tolist()))
-                raise ValueError(
+                raise InvalidValueError(
                     f"{train_ids_path} holds values {bad[:10]} that are not Cityscapes trainIds "
                     "(0..18, 255 = ignore)"
                 )
@@ -297,12 +298,12 @@ def cityscapes_segmentation_data(
             ids = labelids_to_trainids(read_label(frame.label_ids), id_lut).astype(np.uint8)
             label_file = frame.label_ids
         else:
-            raise FileNotFoundError(
+            raise PathNotFoundError(
                 f"no labels for Cityscapes frame {frame.sample_id}: expected {train_ids_path} "
                 f"or {frame.label_ids}"
             )
         if ids.shape != (photo.height, photo.width):
-            raise ValueError(
+            raise InvalidValueError(
                 f"{label_file} is {ids.shape[1]}×{ids.shape[0]} (W×H) but its photo is "
                 f"{photo.width}×{photo.height}"
             )

@@ -38,6 +38,7 @@ from p2pbench.data import (
     collate_samples,
 )
 from p2pbench.distributed import barrier, gather_lists, rank_and_world
+from p2pbench.errors import BadInputError, InvalidValueError, PathExistsError, PathNotFoundError
 from p2pbench.provenance import package_versions
 from p2pbench.records import TIMING_KEYS, TrainingLogLine  # noqa: F401 (TIMING_KEYS: re-exported)
 from p2pbench.timing import WallTimeEstimate
@@ -64,7 +65,7 @@ LOG_NAME = "log.jsonl"
 N_GRID_SAMPLES = 4
 
 
-class NonFiniteLossError(ValueError):
+class NonFiniteLossError(BadInputError, ValueError):
     """A loss became NaN or infinite; training stopped before the optimiser step took it."""
 
     def __init__(
@@ -245,11 +246,11 @@ def train(
     run = Path(run_dir)
     checkpoint_path = run / CHECKPOINT_NAME
     if checkpoint_path.exists() and not resume:
-        raise FileExistsError(
+        raise PathExistsError(
             f"{run} already holds a run; pass --resume to continue it or choose another --out"
         )
     if world > 1 and config.sync_bn and torch.device(config.device).type != "cuda":
-        raise ValueError(
+        raise InvalidValueError(
             f"--sync-bn needs CUDA (torch's SyncBatchNorm normalises GPU tensors only), found "
             f"--device {config.device}; drop --sync-bn to normalise each process's shard"
         )
@@ -360,7 +361,7 @@ def _grid_samples(config: TrainConfig, size: int) -> Batch:
         except FileNotFoundError:
             continue
         return collate_samples([data[i] for i in range(min(N_GRID_SAMPLES, len(data)))])
-    raise FileNotFoundError(f"no val or train split found for {config.data}")
+    raise PathNotFoundError(f"no val or train split found for {config.data}")
 
 
 def _set_lr(config: TrainConfig, m: Models, epoch: int) -> None:
@@ -405,7 +406,7 @@ def _save(path: Path, config: TrainConfig, m: Models, step: int) -> None:
 
 def _restore(path: Path, config: TrainConfig, m: Models) -> int:
     if not path.exists():
-        raise FileNotFoundError(f"--resume: no checkpoint at {path}")
+        raise PathNotFoundError(f"--resume: no checkpoint at {path}")
     data = read_checkpoint(path)
     stored = TrainConfig.from_dict(data["run"])
     differing = [
@@ -414,7 +415,7 @@ def _restore(path: Path, config: TrainConfig, m: Models) -> int:
         if k not in RESUME_MAY_CHANGE and getattr(config, k) != v
     ]
     if differing:
-        raise ValueError(
+        raise InvalidValueError(
             f"--resume: the options {differing} differ from the run in {path.parent}; "
             "a resumed run keeps its configuration (only "
             + ", ".join("--" + k.replace("_", "-") for k in RESUME_MAY_CHANGE)

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from p2pbench.cli import main
 from p2pbench.cli.errors import EXIT_BAD_INPUT, EXIT_BUG, EXIT_FAILED, exit_code_for
+from p2pbench.errors import BadInputError, InvalidValueError, PathNotFoundError
 from p2pbench.metrics.availability import MetricUnavailableError
 from p2pbench.results import ResultError, read_result
 from reference_models import CheckpointError, UnknownNameError
@@ -18,13 +19,17 @@ from reference_models import CheckpointError, UnknownNameError
 def test_exceptions_map_to_the_documented_codes() -> None:
     assert exit_code_for(MetricUnavailableError("fid: no weights")) == EXIT_FAILED
     for error in (
-        ValueError("x"),
-        FileNotFoundError("x"),
+        BadInputError("x"),
+        InvalidValueError("x"),
+        PathNotFoundError("x"),
         UnknownNameError("x"),
         CheckpointError("x"),
         ResultError("x"),
     ):
         assert exit_code_for(error) == EXIT_BAD_INPUT, error
+    # builtins no longer mean "bad input": p2pbench raises its own errors for that
+    for bug in (ValueError("x"), KeyError("x"), TypeError("x"), FileNotFoundError("x")):
+        assert exit_code_for(bug) is None, bug
     assert exit_code_for(RuntimeError("a bug")) is None
     assert exit_code_for(AssertionError()) is None
 

@@ -16,6 +16,7 @@ from torch import nn
 import reference_models
 from p2pbench.cli import main
 from p2pbench.data import build_dataset, quantize_uint8
+from p2pbench.errors import P2PBenchWarning
 from p2pbench.evaluation import (
     GeneratorFile,
     GeneratorModule,
@@ -134,7 +135,8 @@ def test_missing_extra_and_bad_images_are_listed(tiny_checkpoint: Path, tmp_path
     assert files[0].name in str(e.value) and "stray.png" in str(e.value)
     assert "--allow-missing" in str(e.value)
 
-    result = _eval(_images(folder), allow_missing=True)
+    with pytest.warns(P2PBenchWarning, match=f"scoring the {LIMIT - 1} present"):
+        result = _eval(_images(folder), allow_missing=True)
     assert result.missing == [files[0].stem] and result.n_images == LIMIT - 1
 
     Image.new("RGB", (32, 32)).save(files[1])

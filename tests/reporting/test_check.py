@@ -176,8 +176,9 @@ def test_update_baseline_replaces_the_whole_file_atomically(
     res = CliRunner().invoke(
         main, ["check", str(result_files["real"]), "--baseline", str(baseline), "--update-baseline"]
     )
-    # an OSError is reported as "Error: <message>" with exit 2 (p2pbench.cli.errors)
-    assert res.exit_code == 2 and "Error: disk full" in res.output, res.output
+    # the write's OSError becomes a FileAccessError naming the file: exit 2 (p2pbench.cli.errors)
+    assert res.exit_code == 2, res.output
+    assert f"Error: cannot write {baseline}: disk full" in res.output, res.output
     assert baseline.read_bytes() == result_files["seed1"].read_bytes()  # old file intact
     assert sorted(p.name for p in tmp_path.iterdir()) == ["baseline.json"]  # no temporary left
     assert json.loads(baseline.read_text(encoding="utf-8"))["provenance"]["seed"] == 1

@@ -31,6 +31,7 @@ from p2pbench.data.sample import PairedDataset, Sample, Transform, to_tensor_ima
 from p2pbench.data.synthcity.layout import draw_scene
 from p2pbench.data.synthcity.render import render
 from p2pbench.data.synthcity.scene import SYNTHCITY_CLASSES, SynthClass
+from p2pbench.errors import InvalidValueError
 
 __all__ = [
     "SYNTHCITY_CLASSES",
@@ -62,14 +63,14 @@ _KNOWN[[c.train_id for c in SYNTHCITY_CLASSES]] = True
 
 def check_size(size: int) -> None:
     if size not in SYNTHCITY_SIZES:
-        raise ValueError(
+        raise InvalidValueError(
             f"synthcity size must be a power of two in {list(SYNTHCITY_SIZES)}, got {size}"
         )
 
 
 def check_version(version: int) -> None:
     if version not in SYNTHCITY_VERSIONS:
-        raise ValueError(
+        raise InvalidValueError(
             f"unknown synthcity version {version!r}; known versions: "
             f"{', '.join(str(v) for v in SYNTHCITY_VERSIONS)}"
         )
@@ -88,7 +89,7 @@ def parse_synthcity_name(name: str) -> int | None:
 
 def check_split(split: str) -> int:
     if split not in SYNTHCITY_SPLITS:
-        raise ValueError(
+        raise InvalidValueError(
             f"unknown synthcity split {split!r}; choose one of {', '.join(SYNTHCITY_SPLITS)}"
         )
     return SYNTHCITY_SPLITS[split]
@@ -96,7 +97,9 @@ def check_split(split: str) -> int:
 
 def check_direction(direction: str) -> None:
     if direction not in DIRECTIONS:
-        raise ValueError(f"unknown direction {direction!r}; choose one of {', '.join(DIRECTIONS)}")
+        raise InvalidValueError(
+            f"unknown direction {direction!r}; choose one of {', '.join(DIRECTIONS)}"
+        )
 
 
 def colorize(train_ids: np.ndarray) -> np.ndarray:
@@ -118,7 +121,9 @@ def synthcity_arrays(
     check_version(version)
     code = check_split(split)
     if seed < 0 or index < 0:
-        raise ValueError(f"seed and index must be non-negative, got seed={seed}, index={index}")
+        raise InvalidValueError(
+            f"seed and index must be non-negative, got seed={seed}, index={index}"
+        )
     scene = draw_scene(np.random.default_rng([seed, code, index, 0]), version)
     return render(scene, size, np.random.default_rng([seed, code, index, 1]))
 
@@ -155,7 +160,7 @@ class SynthCityDataset(PairedDataset):
         if n is None:
             n = SYNTHCITY_DEFAULT_N[split]
         if n < 1:
-            raise ValueError(f"synthcity needs n >= 1 samples, got n={n}")
+            raise InvalidValueError(f"synthcity needs n >= 1 samples, got n={n}")
         super().__init__(transform, seed if transform_seed is None else transform_seed)
         self.size, self.split, self.n, self.seed, self.direction = size, split, n, seed, direction
         self.load_labels = load_labels

@@ -35,6 +35,7 @@ from p2pbench.data.synthcity.dataset import (
     colorize,
     synthcity_arrays,
 )
+from p2pbench.errors import InvalidValueError, PathExistsError
 
 MANIFEST = "synthcity.json"
 FORMAT = "p2pbench-synthcity"
@@ -74,14 +75,14 @@ def write_synthcity(
     check_size(size)
     check_version(version)
     if n_train < 0 or n_val < 0 or n_train + n_val == 0:
-        raise ValueError(
+        raise InvalidValueError(
             f"need non-negative counts and at least one sample, got "
             f"n_train={n_train}, n_val={n_val}"
         )
     out = Path(out)
     check_new_output_dir(out, overwrite)
     if overwrite and out.exists() and not (out / MANIFEST).is_file():
-        raise FileExistsError(
+        raise PathExistsError(
             f"{out} exists and is not a synthcity folder (no {MANIFEST}); --overwrite "
             "replaces only a synthcity folder: remove it yourself or choose another folder"
         )
@@ -129,14 +130,14 @@ def read_manifest(root: str | os.PathLike[str]) -> dict:
     try:
         manifest = json.loads(path.read_text())
     except (OSError, ValueError) as e:
-        raise ValueError(f"cannot read the synthcity manifest {path}: {e}") from e
+        raise InvalidValueError(f"cannot read the synthcity manifest {path}: {e}") from e
     if manifest.get("format") != FORMAT:
-        raise ValueError(
+        raise InvalidValueError(
             f"{path} is not a synthcity manifest (format {manifest.get('format')!r},"
             f" expected {FORMAT!r})"
         )
     if manifest.get("generator_version") not in [str(v) for v in SYNTHCITY_VERSIONS]:
-        raise ValueError(
+        raise InvalidValueError(
             f"{path} was written by synthcity version {manifest.get('generator_version')!r}, "
             f"which this p2pbench does not know (it knows {list(SYNTHCITY_VERSIONS)}); "
             "regenerate it with `p2pbench data synth`"
@@ -150,7 +151,7 @@ def verify_synthcity(root: str | os.PathLike[str]) -> None:
     manifest = read_manifest(root)
     files: dict[str, str] = manifest["files"]
     if set_digest(files) != manifest["sha256"]:
-        raise ValueError(f"{root / MANIFEST}: the set sha256 does not match its file list")
+        raise InvalidValueError(f"{root / MANIFEST}: the set sha256 does not match its file list")
     bad = [
         rel
         for rel, digest in sorted(files.items())
@@ -158,7 +159,7 @@ def verify_synthcity(root: str | os.PathLike[str]) -> None:
         or hashlib.sha256((root / rel).read_bytes()).hexdigest() != digest
     ]
     if bad:
-        raise ValueError(
+        raise InvalidValueError(
             f"{len(bad)} files of {root} are missing or changed, e.g. {bad[:5]}; "
             "regenerate the folder with `p2pbench data synth`"
         )

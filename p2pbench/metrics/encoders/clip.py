@@ -34,6 +34,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from p2pbench.errors import InvalidValueError
 from p2pbench.metrics.encoders.preprocess import check_uint8_images, normalize, pil_resize
 from p2pbench.metrics.encoders.registry import EncoderInfo, describe_encoder
 from p2pbench.metrics.encoders.weights import EncoderWeightsError, LoadedWeights, load_weights
@@ -148,7 +149,7 @@ def preprocess(images: Tensor, mode: str) -> Tensor:
     if mode == "center-crop":
         x = crop_square(x)
     elif mode != "squash":
-        raise ValueError(f"unknown mode {mode!r}; valid: center-crop, squash")
+        raise InvalidValueError(f"unknown mode {mode!r}; valid: center-crop, squash")
     x = pil_resize(x, (SIZE, SIZE), Image.Resampling.BICUBIC)
     return normalize(x.to(torch.float32) / 255.0, CLIP_MEAN, CLIP_STD)
 

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
+from p2pbench.errors import InvalidValueError
 from p2pbench.metrics.availability import Unavailable
 from p2pbench.metrics.encoders.weights import EncoderWeightsError, LoadedWeights, WeightsSpec
 from p2pbench.registry import Registry
@@ -52,7 +53,7 @@ class EncoderInfo:
 
     def check_mode(self, mode: str) -> None:
         if mode not in self.modes:
-            raise ValueError(
+            raise InvalidValueError(
                 f"unknown mode {mode!r} for encoder {self.name}; valid: {', '.join(self.modes)}"
             )
 

@@ -19,6 +19,7 @@ import jinja2
 
 from p2pbench import __version__
 from p2pbench.base import atomic_write_text
+from p2pbench.errors import PathExistsError
 from p2pbench.reporting.report.ablation_view import (
     ablation_charts,
     ground_truth,
@@ -156,6 +157,6 @@ def write_report(
     unless `overwrite`."""
     path = Path(out)
     if path.exists() and not overwrite:
-        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+        raise PathExistsError(f"{out} exists; pass --overwrite to replace it")
     atomic_write_text(path, build_report(folder, title=title))
     return path
