@@ -49,9 +49,13 @@ def test_center_crop_matches_port_goldens(weights: dict[str, torch.Tensor], tmp_
     ref = goldens["embeddings"]  # the port with eager attention, as it ran in 2024
     assert ours.dtype == torch.float64 and ours.shape == ref.shape == (3, 768)
     assert torch.allclose(ours.norm(dim=1), torch.ones(3, dtype=torch.float64), atol=1e-6)
-    assert max_rel_error(ours.numpy(), ref.astype(np.float64)) <= 1e-5
+    # float32 through 24 blocks depends on the CPU's kernels: on a 2-core AVX512 machine
+    # (torch 2.14.1) ours is 1.18e-5 from the eager goldens and 1.15e-5 from the sdpa ones,
+    # whose own two attention paths differ by 5.6e-6; 3e-5 allows for that, a bug moves it by
+    # orders of magnitude
+    assert max_rel_error(ours.numpy(), ref.astype(np.float64)) <= 3e-5
     sdpa = goldens["embeddings_sdpa"]  # the port under today's default attention
-    assert max_rel_error(ours.numpy(), sdpa.astype(np.float64)) <= 1e-5
+    assert max_rel_error(ours.numpy(), sdpa.astype(np.float64)) <= 3e-5
     assert encoder.describe()["comparable_with"] is not None
 
 
