@@ -30,6 +30,22 @@ def check_precision(precision: str) -> None:
         raise InvalidValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
 
 
+def compute_path(device: torch.device | str, channels_last: bool) -> dict[str, str]:
+    """How a network's outputs were computed, as far as it moves their floating-point values:
+    the device type, the memory format and the precision (metric networks run in fp32, TF32
+    off). Part of every cache key of features and statistics, and of their provenance."""
+    return {
+        "device_type": torch.device(device).type,
+        "memory_format": "channels_last" if channels_last else "nchw",
+        "precision": "fp32",
+    }
+
+
+def compute_key(path: dict[str, str]) -> str:
+    """A compute path as one string, e.g. `cpu/channels_last/fp32`."""
+    return f"{path['device_type']}/{path['memory_format']}/{path['precision']}"
+
+
 def memory_format(channels_last: bool) -> torch.memory_format:
     return torch.channels_last if channels_last else torch.contiguous_format
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from p2pbench.compute import prepare_module
+from p2pbench.compute import compute_key, compute_path, prepare_module
 from p2pbench.data import Batch, PairedDataset, quantize_uint8
 from p2pbench.distributed import gather_lists, rank_and_world
 from p2pbench.errors import InvalidValueError
@@ -183,6 +183,7 @@ class InceptionEvaluator:
         self.extractor = try_build_extractor(
             encoder.fid_mode, encoder.inception_weights, device, channels_last=channels_last
         )
+        self.compute = compute_path(device, channels_last)
         self.key_fields: dict[str, Any] | None = None  # StatsKey less content and n: caching
         self.lookup: CacheLookup | None = None  # the entry of the targets read before the pass
         self.expected: dict[str, tuple[int, str]] = {}  # sample id → (entry row, image digest)
@@ -199,6 +200,7 @@ class InceptionEvaluator:
                 "protocol": f"{protocol.key}:{protocol.digest()}",
                 "mode": encoder.fid_mode,
                 "weights_sha256": self.extractor.weights.sha256,  # type: ignore[union-attr]
+                "compute": compute_key(self.compute),
             }
             self._look_up(protocol, n_images, dataset, ids)
         self.reset()
@@ -338,7 +340,7 @@ class InceptionEvaluator:
 
     def evaluate(self) -> EvaluatorOutput:
         values = self.metrics.compute()
-        described = self.metrics.describe()
+        described = {**self.metrics.describe(), "compute": self.compute}
         if self.key_fields is not None and self.metrics.available:
             described.update(self._settle_cache())
         described.update(reference_origin=self.reference_origin, reference_path=self.reference_path)

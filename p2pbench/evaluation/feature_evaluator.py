@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from p2pbench.compute import compute_path
 from p2pbench.data import Batch, quantize_uint8
 from p2pbench.distributed import gather_lists, rank_and_world
 from p2pbench.evaluation.evaluator import EvaluatorOutput
@@ -62,12 +63,17 @@ class FeatureEvaluator:
                 name, mode, encoder.weights_for(name), device, channels_last=channels_last
             )
         self._agree_on_availability()
+        self.compute = compute_path(device, channels_last)
         self.caches = {
-            eid: FeatureCache(enc.describe())
+            eid: FeatureCache(self._described(enc))
             for eid, enc in self.encoders.items()
             if not isinstance(enc, Unavailable)
         }
         self.reset()
+
+    def _described(self, encoder: FeatureEncoder) -> dict[str, Any]:
+        """The encoder's provenance and the compute path of its features (both key the cache)."""
+        return {**encoder.describe(), "compute": self.compute}
 
     def _agree_on_availability(self) -> None:
         """An encoder missing on any process (weights on one node only) is unavailable on
@@ -120,7 +126,7 @@ class FeatureEvaluator:
             real, fake = features[eid]
             metrics.update(_group_metrics(group, real, fake))
             sections[group] = {
-                **enc.describe(),
+                **self._described(enc),
                 **_settings(group),
                 "n_real": int(real.shape[0]),
                 "n_fake": int(fake.shape[0]),

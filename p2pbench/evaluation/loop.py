@@ -27,7 +27,7 @@ from torch import nn
 from tqdm import tqdm
 
 from p2pbench import compute
-from p2pbench.compute import check_fast_math
+from p2pbench.compute import check_fast_math, compute_path
 from p2pbench.data import Batch, PairedDataset, load_batches
 from p2pbench.distributed import gather_lists, rank_and_world, shard_range
 from p2pbench.errors import InvalidValueError
@@ -226,8 +226,7 @@ def assemble_result(
             "device": str(torch.device(run.device)),
             "compute": {
                 "exact": run.exact,
-                "memory_format": "nchw" if run.exact else "channels_last",
-                "precision": "fp32",
+                **compute_path(run.device, channels_last=not run.exact),
                 "tf32": False,
             },
             "test_time_mode": protocol.test_time_mode,

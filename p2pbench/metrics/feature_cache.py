@@ -2,11 +2,13 @@
 
 An entry's path is ``p2pbench_home()/features/<encoder key>/<d[:2]>/<d>.npy``: the encoder key
 is the sha256 of everything that changes a feature (encoder, network, layer, mode, weights
-sha256, format version), ``d`` the image's content digest (`reference_stats.image_digest`: its
-uint8 bytes and shape, never its path). A real image scored again, in any split, order or
-run, is never encoded twice. Entries are float64 `.npy` files (exactly what the encoder returned),
-written atomically and read with ``allow_pickle=False``; an unreadable entry or one of the wrong
-shape is computed again and replaced.
+sha256, the compute path `compute`: device type, memory format and precision, since
+channels-last alone moves features by about 1e-6; and the format version), ``d`` the image's
+content digest (`reference_stats.image_digest`: its uint8 bytes and shape, never its path). A
+real image scored again on the same path, in any split, order or run, is never encoded twice.
+Entries are float64 `.npy` files (exactly what the encoder returned), written atomically and
+read with ``allow_pickle=False``; an unreadable entry or one of the wrong shape is computed
+again and replaced.
 """
 
 from __future__ import annotations
@@ -23,14 +25,14 @@ from torch import Tensor
 
 from p2pbench.base import atomic_path, p2pbench_home
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: the compute path is part of the key
 
 
 def encoder_key(described: Mapping[str, Any]) -> str:
     """The cache key of an encoder's features from its description (`describe()`)."""
     fields = {
         "version": CACHE_VERSION,
-        **{k: described.get(k) for k in ("encoder", "network", "layer", "dim", "mode")},
+        **{k: described.get(k) for k in ("encoder", "network", "layer", "dim", "mode", "compute")},
         "weights_sha256": (described.get("weights") or {}).get("sha256"),
     }
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()

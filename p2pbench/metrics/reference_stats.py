@@ -84,6 +84,7 @@ class StatsKey:
     mode: str  # FID preprocessing mode
     weights_sha256: str
     n_images: int
+    compute: str = "cpu/nchw/fp32"  # `compute_key` of the features' compute path
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -78,7 +78,7 @@ def test_content_digest_is_of_the_uint8_images_in_order(make_images) -> None:
         image_digest(images[0].float())
 
 
-def test_key_is_content_protocol_mode_weights_and_count() -> None:
+def test_key_is_content_protocol_mode_weights_count_and_compute_path() -> None:
     key = _key("w" * 64)
     assert set(key.as_dict()) == {
         "content_sha256",
@@ -86,6 +86,7 @@ def test_key_is_content_protocol_mode_weights_and_count() -> None:
         "mode",
         "weights_sha256",
         "n_images",
+        "compute",
     }
     variants = [
         _key("w" * 64, content="d" * 64),
@@ -93,6 +94,7 @@ def test_key_is_content_protocol_mode_weights_and_count() -> None:
         _key("v" * 64),
         StatsKey(key.content_sha256, "synthcity@v1:abd", "tf", key.weights_sha256, N),
         StatsKey(key.content_sha256, key.protocol, "clean", key.weights_sha256, N),
+        StatsKey(*list(key.as_dict().values())[:-1], compute="cpu/channels_last/fp32"),
     ]
     assert len({key.digest(), *(v.digest() for v in variants)}) == 1 + len(variants)
     assert _key("w" * 64).digest() == key.digest()
