@@ -135,6 +135,11 @@ class FeatureEvaluator:
                     if group == "prdc"
                     else {}
                 ),
+                **(
+                    {"below_full_rank": min(real.shape[0], fake.shape[0]) <= real.shape[1]}
+                    if group == "dinov2"
+                    else {}
+                ),
                 "feature_cache": self._cache_counts(eid),
             }
         return EvaluatorOutput(metrics=metrics, provenance={"features": sections})
@@ -157,7 +162,9 @@ def _group_metrics(group: str, real: Tensor, fake: Tensor) -> dict[str, Any]:
     if group == "dinov2":
         if n < 2:
             return {"fd_dinov2": _too_few(n, 2, "a covariance")}
-        fd = frechet_distance(stats_from_features(real), stats_from_features(fake))
+        fd = frechet_distance(
+            stats_from_features(real), stats_from_features(fake), name="FD_DINOv2"
+        )
         return {"fd_dinov2": fd}
     if group == "cmmd":
         return {"cmmd": cmmd(real=real, fake=fake)}

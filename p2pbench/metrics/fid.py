@@ -16,7 +16,12 @@ from torch import Tensor
 from torchmetrics import Metric
 
 from p2pbench.errors import InvalidValueError
-from p2pbench.metrics.frechet import GaussianStats, frechet_distance, stats_from_sums
+from p2pbench.metrics.frechet import (
+    GaussianStats,
+    below_full_rank,
+    frechet_distance,
+    stats_from_sums,
+)
 
 NUM_FEATURES = 2048
 
@@ -49,6 +54,7 @@ class FID(Metric):
             )
         self.reference = reference
         self.num_features = num_features
+        self.below_full_rank = False  # of the last `compute`: n ≤ d, see metrics.frechet
         d = num_features
         for kind in ("fake", "real"):
             self.add_state(f"{kind}_n", torch.zeros((), dtype=torch.int64), dist_reduce_fx="sum")
@@ -98,4 +104,6 @@ class FID(Metric):
     def compute(self) -> float:
         """FID (float) of the generated images against the reference."""
         reference = self.reference if self.reference is not None else self._stats("real")
-        return frechet_distance(self._stats("fake"), reference)
+        fake = self._stats("fake")
+        self.below_full_rank = below_full_rank(fake, reference)
+        return frechet_distance(fake, reference, name="FID")

@@ -104,6 +104,7 @@ class GenerativeMetrics:
             "is_std": scores["is_std"],
         }
         self.details = {k: v for k, v in scores.items() if k not in out}
+        self.details["fid_below_full_rank"] = self.fid.below_full_rank
         if self.kid_unavailable is not None:
             out.update({k: self.kid_unavailable.as_dict() for k in ("kid_mean", "kid_std")})
         else:

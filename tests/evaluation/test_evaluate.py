@@ -178,7 +178,7 @@ def test_cli_eval_writes_a_result_and_prints_json(tiny_checkpoint: Path, tmp_pat
     ]
     res = runner.invoke(main, args)
     assert res.exit_code == 0, res.output
-    printed = json.loads(res.output)
+    printed = json.loads(res.stdout)
     stored = read_result(out)
     assert printed["metrics"] == stored.metrics and stored.limit == 4
     assert stored.provenance["command"] == ["p2pbench", *args]  # exactly as typed

@@ -375,3 +375,11 @@ def test_dinov2_mode_and_cmmd_crop_follow_the_encoder_into_prdc(stand_in: dict[s
          "--quiet"],
     )  # fmt: skip
     assert cli.exit_code == 0, cli.output
+
+
+def test_an_fd_below_full_rank_warns_and_is_recorded(stand_in: dict[str, Any]) -> None:
+    from p2pbench.errors import P2PBenchWarning
+
+    with pytest.warns(P2PBenchWarning, match=f"FD_DINOv2 from {N} and {N} samples of 48-d"):
+        result = _evaluate(EncoderSpec())
+    assert result.provenance["features"]["dinov2"]["below_full_rank"] is True  # 12 ≤ 48

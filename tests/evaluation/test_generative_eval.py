@@ -53,6 +53,7 @@ def test_fid_is_kid_and_paired_metrics(
     assert all(isinstance(m[k], float) for k in (*GENERATIVE, "l1", "psnr", "ssim"))
     assert m["fid"] > 0 and 0 < m["l1"] < 1 and -1 <= m["ssim"] <= 1
     assert "computed in this pass" in first.provenance["inception"]["reference_origin"]
+    assert first.provenance["inception"]["fid_below_full_rank"] is True  # LIMIT ≤ 2048 images
     assert len(list((home / "stats").glob("*.pt"))) == 1  # the real statistics were cached
 
     second = _eval(tiny_checkpoint, inception_weights_file, batch_size=8)
@@ -140,10 +141,10 @@ def test_stats_and_fid_commands(inception_weights_file: Path, home: Path, tmp_pa
     npz = runner.invoke(main, ["fid", str(tmp_path / "a.npz"), str(tmp_path / "b.npz"), "--json"])
     import json
 
-    assert json.loads(npz.output)["fid"] == pytest.approx(
-        json.loads(folders.output)["fid"], rel=1e-6
+    assert json.loads(npz.stdout)["fid"] == pytest.approx(
+        json.loads(folders.stdout)["fid"], rel=1e-6
     )
-    assert json.loads(folders.output)["fid"] > 0
+    assert json.loads(folders.stdout)["fid"] > 0
     res = runner.invoke(
         main, ["stats", "--protocol", "synthcity@v1", "--out", str(tmp_path / "ref.pt"), *w]
     )

@@ -131,3 +131,25 @@ def test_invalid_inputs_are_rejected() -> None:
         GaussianStats(torch.zeros(3), torch.zeros(4, 4))
     with pytest.raises(ValueError, match="NaN"):
         frechet_distance_arrays(np.full(4, np.nan), eye, np.zeros(4), eye)
+
+
+def test_below_full_rank_warns_and_full_rank_does_not() -> None:
+    import warnings
+
+    from p2pbench.errors import P2PBenchWarning
+    from p2pbench.metrics.frechet import below_full_rank, frechet_distance, stats_from_features
+
+    g = torch.Generator().manual_seed(0)
+    d = 8
+    few = [
+        stats_from_features(torch.randn(n, d, generator=g, dtype=torch.float64)) for n in (8, 30)
+    ]
+    many = [stats_from_features(torch.randn(30, d, generator=g, dtype=torch.float64)) for _ in "ab"]
+    assert below_full_rank(*few) and not below_full_rank(*many)
+    with pytest.warns(P2PBenchWarning, match=r"FID from 8 and 30 samples of 8-d features"):
+        frechet_distance(*few, name="FID")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        frechet_distance(*many)  # full rank: no warning
+    unknown = type(few[0])(few[0].mu, few[0].sigma)  # statistics without a count (.npz)
+    assert not below_full_rank(unknown, unknown)
