@@ -138,7 +138,11 @@ for _size, _dim in (("l", 1024), ("b", 768)):
             layer="CLS token after the final norm (x_norm_clstoken)",
             dim=_dim,
             modes=_DINOV2_MODES,
-            comparable=_DINOV2_REFS,
+            # EDM2's calculate_metrics loads ViT-L/14 only: for ViT-B/14 its mode is EDM2's
+            # preprocessing with no reference that computes the same features
+            comparable=_DINOV2_REFS
+            if _size == "l"
+            else {m: r for m, r in _DINOV2_REFS.items() if m != "edm2"},
             weights=WeightsSpec(
                 env=f"P2PBENCH_DINOV2_VIT{_size.upper()}14_WEIGHTS",
                 hub_files=(f"dinov2_vit{_size}14_pretrain.pth",),

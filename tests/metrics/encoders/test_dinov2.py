@@ -28,7 +28,7 @@ from reference.encoder_goldens import dinov2 as golden
 
 from p2pbench.metrics.availability import Unavailable
 from p2pbench.metrics.encoders import dinov2
-from p2pbench.metrics.encoders.registry import build_encoder, try_build_encoder
+from p2pbench.metrics.encoders.registry import build_encoder, encoder_info, try_build_encoder
 from p2pbench.metrics.encoders.weights import EncoderWeightsError
 from p2pbench.metrics.frechet import frechet_distance, stats_from_features
 
@@ -152,7 +152,9 @@ def test_pos_embed_of_a_224_grid_is_kept() -> None:
 def test_describe_names_the_mode_and_reference(vitb_file: Path) -> None:
     described = build_encoder("dinov2-vitb14", "edm2", weights=vitb_file).describe()
     assert described["mode"] == "edm2" and described["dim"] == 768
-    assert "EDM2" in described["comparable_with"]
+    assert described["comparable_with"] is None  # EDM2 computes no ViT-B/14 features
+    torch_fidelity = build_encoder("dinov2-vitb14", "torch-fidelity", weights=vitb_file)
+    assert "torch-fidelity" in torch_fidelity.describe()["comparable_with"]
     assert described["weights"]["path"] == str(vitb_file)
 
 
@@ -192,3 +194,11 @@ def test_missing_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert isinstance(result, Unavailable)
     assert "P2PBENCH_DINOV2_VITB14_WEIGHTS" in result.reason
     assert "dinov2_vitb14_pretrain.pth" in result.reason
+
+
+def test_only_references_that_exist_are_named_comparable() -> None:
+    # EDM2's calculate_metrics runs DINOv2 ViT-L/14 only; dgm-eval and torch-fidelity run both
+    large, base = encoder_info("dinov2-vitl14"), encoder_info("dinov2-vitb14")
+    assert str(large.comparable["edm2"]).startswith("EDM2")
+    assert "edm2" not in base.comparable and "EDM2" not in " ".join(base.comparable.values())
+    assert set(base.comparable) == {"dgm-eval", "torch-fidelity"}
