@@ -169,7 +169,9 @@ def open_source(
         folder = Path(source.path)
         naming = detect_naming(protocol, folder) if source.naming == "auto" else source.naming
         names = image_names(protocol, dataset, ids, naming)
-        stream = FolderImages(folder, names, protocol.image_size, naming, source.path)
+        every = image_names(protocol, dataset, list(dataset.sample_ids), naming)
+        unscored = frozenset(every.values()) - frozenset(names.values())
+        stream = FolderImages(folder, names, protocol.image_size, naming, source.path, [], unscored)
         stream.check(allow_missing)
         return stream
     if isinstance(source, GeneratorFile):
@@ -312,6 +314,7 @@ class FolderImages:
     naming: str
     path_text: str  # the folder as the user gave it (recorded)
     missing: list[str] = field(default_factory=list)
+    unscored: frozenset[str] = frozenset()  # names of the split's samples left out by --limit
 
     def check(self, allow_missing: bool) -> list[str]:
         """Check every expected image up front; records the ids missing (allowed) or raises."""
@@ -322,7 +325,7 @@ class FolderImages:
             present = {name for name in present if name.endswith("_fake_B.png")}
         expected = set(self.names.values())
         missing_ids = [i for i, name in self.names.items() if name not in present]
-        extra = sorted(present - expected)
+        extra = sorted(present - expected - self.unscored)  # the limit's others are expected
         problems = []
         for name in self.names.values():
             if name in present:
@@ -346,17 +349,35 @@ class FolderImages:
                     " (the PyTorch port's test script writes 50 images unless given --num_test 500)"
                 )
             if not allow_missing:
-                raise MissingImagesError(
-                    message + ". Generate all of them (e.g. `p2pbench generate`), or pass "
-                    "--limit N to score the first N, or --allow-missing to score what is there "
-                    "(recorded in the result)"
-                )
+                raise MissingImagesError(f"{message}. {self._remedy(bool(missing_ids), extra)}")
             warn(
                 f"{message}; scoring the {len(self.names) - len(missing_ids)} "
                 "present (--allow-missing, recorded)"
             )
         self.missing = missing_ids
         return missing_ids
+
+    def _remedy(self, missing: bool, extra: list[str]) -> str:
+        """What to do about missing or unexpected images, given whether a limit was applied."""
+        steps = []
+        if extra:
+            steps.append(
+                "The unexpected files are not images of this split's samples under this naming: "
+                "move them out of the folder, or choose the naming that fits (--naming)."
+            )
+        if missing and self.unscored:
+            n = len(self.names)
+            steps.append(
+                f"--limit {n} scores the first {n} samples of the split, and the missing ones are "
+                f"among them: generate them (e.g. `p2pbench generate --limit {n}`), or pass "
+                "--allow-missing to score what is there (recorded in the result)."
+            )
+        elif missing:
+            steps.append(
+                "Generate all of them (e.g. `p2pbench generate`), or pass --limit N to score the "
+                "first N, or --allow-missing to score what is there (recorded in the result)."
+            )
+        return " ".join(steps)
 
     def images(self, batch: Batch) -> torch.Tensor:
         arrays = []

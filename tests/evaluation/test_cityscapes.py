@@ -218,7 +218,8 @@ def test_fifty_port_images_get_the_num_test_hint(
     from p2pbench.evaluation.sources import open_source
     from p2pbench.protocols import get_protocol
 
-    dataset = SimpleNamespace(frame_index={f"id{n}": n for n in range(500)})  # port numbering
+    ids = [f"id{n}" for n in range(500)]
+    dataset = SimpleNamespace(frame_index={i: n for n, i in enumerate(ids)}, sample_ids=ids)
     for n in range(50):
         Image.new("RGB", (256, 256)).save(tmp_path / f"{n}_fake_B.png")
     with pytest.raises(FileNotFoundError, match="--num_test 500"):
