@@ -131,6 +131,7 @@ def check_eval_options(
         ("dinov2", groups["dinov2"], "dinov2"),
         ("dinov2_mode", groups["dinov2"] or prdc_on.startswith("dinov2-"), "a DINOv2 encoder"),
         ("cmmd_crop", groups["cmmd"] or prdc_on.startswith("clip-"), "CLIP"),
+        ("cmmd_precision", groups["cmmd"], "cmmd"),
         ("prdc_encoder", groups["prdc"], "prdc"),
     ):
         check_applies(name, bool(applies), f"--metrics computes nothing with {uses} on {proto.key}")

@@ -32,6 +32,7 @@ from p2pbench.evaluation import (
     generate,
 )
 from p2pbench.evaluation.sources import NAMINGS
+from p2pbench.metrics.cmmd import CMMD_PRECISIONS
 from p2pbench.metrics.encoders import (
     ENCODERS,
     encoder_info,
@@ -210,6 +211,14 @@ def _shared_options(command: Callable[..., Any]) -> Callable[..., Any]:
     "images the two agree",
 )
 @click.option(
+    "--cmmd-precision",
+    type=click.Choice(CMMD_PRECISIONS),
+    default=default_of(EncoderSpec, "cmmd_precision"),
+    show_default=True,
+    help="CMMD's arithmetic: float64 (exact to rounding) or float32 (the reference's, about "
+    "1e-4 away; only to match a paper's published digits)",
+)
+@click.option(
     "--prdc-encoder",
     type=click.Choice([n for n in ENCODERS.names() if n != "inception-v3"]),
     default=default_of(EncoderSpec, "prdc_encoder"),
@@ -280,6 +289,7 @@ def eval_command(
     dinov2: str,
     dinov2_mode: str,
     cmmd_crop: str,
+    cmmd_precision: str,
     prdc_encoder: str,
     encoder_weights: tuple[str, ...],
     require: tuple[str, ...],
@@ -316,6 +326,7 @@ def eval_command(
         dinov2=dinov2,
         dinov2_mode=dinov2_mode,
         cmmd_crop=cmmd_crop,
+        cmmd_precision=cmmd_precision,
         prdc_encoder=prdc_encoder,
         weights=parse_encoder_weights(encoder_weights),
     )

@@ -57,6 +57,7 @@ class FeatureEvaluator:
         channels_last: bool = False,
     ) -> None:
         self.needs: dict[str, EncoderId] = encoder.feature_encoders(tuple(groups))
+        self.cmmd_precision = encoder.cmmd_precision
         self.encoders: dict[EncoderId, FeatureEncoder | Unavailable] = {}
         for name, mode in dict.fromkeys(self.needs.values()):
             self.encoders[(name, mode)] = try_build_encoder(
@@ -124,10 +125,10 @@ class FeatureEvaluator:
                 sections[group] = {"encoder": eid[0], "mode": eid[1], "available": False}
                 continue
             real, fake = features[eid]
-            metrics.update(_group_metrics(group, real, fake))
+            metrics.update(_group_metrics(group, real, fake, self.cmmd_precision))
             sections[group] = {
                 **self._described(enc),
-                **_settings(group),
+                **_settings(group, self.cmmd_precision),
                 "n_real": int(real.shape[0]),
                 "n_fake": int(fake.shape[0]),
                 **(
@@ -156,7 +157,7 @@ class FeatureEvaluator:
         }
 
 
-def _group_metrics(group: str, real: Tensor, fake: Tensor) -> dict[str, Any]:
+def _group_metrics(group: str, real: Tensor, fake: Tensor, cmmd_precision: str) -> dict[str, Any]:
     """The group's metrics; those the sample is too small for are unavailable, with why."""
     n = min(real.shape[0], fake.shape[0])
     if group == "dinov2":
@@ -167,7 +168,7 @@ def _group_metrics(group: str, real: Tensor, fake: Tensor) -> dict[str, Any]:
         )
         return {"fd_dinov2": fd}
     if group == "cmmd":
-        return {"cmmd": cmmd(real=real, fake=fake)}
+        return {"cmmd": cmmd(real=real, fake=fake, precision=cmmd_precision)}
     out: dict[str, Any] = {}
     for k, ties, keys in (
         (PR_K, "inclusive", ("precision", "recall")),
@@ -188,9 +189,19 @@ def _too_few(n: int, need: int, what: str) -> dict[str, Any]:
     ).as_dict()
 
 
-def _settings(group: str) -> dict[str, Any]:
+def _settings(group: str, cmmd_precision: str) -> dict[str, Any]:
     if group == "cmmd":
-        return {"sigma": CMMD_SIGMA, "scale": CMMD_SCALE, "estimator": "biased (V-statistic)"}
+        return {
+            "sigma": CMMD_SIGMA,
+            "scale": CMMD_SCALE,
+            "estimator": "biased (V-statistic)",
+            "precision": cmmd_precision,
+            **(
+                {"precision_as": "google-research/cmmd and cmmd-pytorch (float32)"}
+                if cmmd_precision == "float32"
+                else {}
+            ),
+        }
     if group == "prdc":
         return {
             "precision_recall": {"k": PR_K, "ties": "inclusive", "as": "torch-fidelity 0.4"},

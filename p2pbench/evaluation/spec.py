@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from p2pbench.devices import check_device
 from p2pbench.errors import InvalidValueError
+from p2pbench.metrics.cmmd import CMMD_PRECISIONS
 from p2pbench.metrics.encoders import ENCODERS
 from p2pbench.metrics.keys import DEFAULT_GROUPS, GROUPS
 
@@ -73,6 +74,7 @@ class EncoderSpec:
     dinov2: str = "dinov2-vitl14"  # or dinov2-vitb14
     dinov2_mode: str = "dgm-eval"  # dgm-eval, edm2, torch-fidelity (every DINOv2 use)
     cmmd_crop: str = "center-crop"  # CMMD's; squash keeps the whole frame (every CLIP use)
+    cmmd_precision: str = "float64"  # or float32: the reference's arithmetic, for its digits
     prdc_encoder: str = "vgg16-fc2"  # any feature encoder but inception-v3
     weights: tuple[tuple[str, str], ...] = ()  # (encoder name, weights file) pairs
 
@@ -88,6 +90,11 @@ class EncoderSpec:
             )
         ENCODERS.get(self.dinov2).check_mode(self.dinov2_mode)
         ENCODERS.get("clip-vitl14-336").check_mode(self.cmmd_crop)
+        if self.cmmd_precision not in CMMD_PRECISIONS:
+            raise InvalidValueError(
+                f"unknown CMMD precision {self.cmmd_precision!r}; choose one of "
+                f"{', '.join(CMMD_PRECISIONS)}"
+            )
 
     def weights_for(self, name: str) -> str | None:
         """The weights file given for encoder `name`, else None (its lookup order)."""

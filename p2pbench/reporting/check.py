@@ -7,8 +7,10 @@ A metric *regresses* when it moves in the worse direction by more than its toler
 regression) and `relative × |baseline|`; a change equal to the tolerance passes.
 
 Results that cannot be compared raise `CheckInputError`: a metric of the baseline missing from
-the result, different tasks, protocols (by digest) or numbers of images. The CLI turns the
-report into exit codes (0 pass, 1 regression, 2 unusable input).
+the result, different tasks, protocols (by digest) or numbers of images, or a compared metric
+computed another way (`METHOD_FIELDS`: the FID preprocessing, a feature metric's encoder and
+mode, CMMD's precision). The CLI turns the report into exit codes (0 pass, 1 regression, 2
+unusable input).
 """
 
 from __future__ import annotations
@@ -27,6 +29,16 @@ DIRECTIONS: dict[str, str] = {name: str(METRICS[name].direction) for name in RAN
 """Which way is better for every metric p2pbench ranks (from `p2pbench.metrics.keys`)."""
 
 _SLACK = 1e-12  # absorbs float rounding when a change equals the tolerance
+
+METHOD_FIELDS: dict[str, tuple[str, ...]] = {
+    "inception": ("mode",),
+    "dinov2": ("encoder", "mode"),
+    "cmmd": ("encoder", "mode", "precision"),
+    "prdc": ("encoder", "mode"),
+}
+"""Provenance fields that change a metric group's numbers: results that differ in one are
+not compared on that group's metrics."""
+_METHOD_DEFAULTS = {("cmmd", "precision"): "float64"}  # results of 0.2.0 and before: float64
 
 
 class CheckInputError(BadInputError, ValueError):
@@ -125,6 +137,7 @@ def compare(
             "compares; evaluate with the same metrics as the baseline (a metric reported "
             "unavailable says why), or replace the baseline (--update-baseline)"
         )
+    _require_same_method(result, baseline, compared, result_name, baseline_name)
     checks = [_check(m, float(base_m[m]), float(res_m[m]), tolerances) for m in compared]
     for m in DIRECTIONS:
         if m not in compared and _is_number(res_m.get(m)):
@@ -175,6 +188,44 @@ def _require_comparable(
                 "Only results of the same task, protocol and number of images are comparable: "
                 "evaluate the same way as the baseline, or replace the baseline "
                 "(--update-baseline) if the change is intended"
+            )
+
+
+def _method(result: Result, group: str) -> dict[str, Any]:
+    """The group's `METHOD_FIELDS` as `result` records them (empty when not recorded)."""
+    features = result.provenance.get("features")
+    section = (
+        result.provenance.get("inception")
+        if group == "inception"
+        else features.get(group)
+        if isinstance(features, dict)
+        else None
+    )
+    if not isinstance(section, dict) or section.get("available") is False:
+        return {}
+    return {
+        f: section.get(f, _METHOD_DEFAULTS.get((group, f)))
+        for f in METHOD_FIELDS.get(group, ())
+    }
+
+
+def _require_same_method(
+    result: Result,
+    baseline: Result,
+    compared: list[str],
+    result_name: str,
+    baseline_name: str,
+) -> None:
+    for group in sorted({METRICS[m].group for m in compared} & set(METHOD_FIELDS)):
+        found, expected = _method(result, group), _method(baseline, group)
+        differ = [f for f in found if f in expected and found[f] != expected[f]]
+        if differ:
+            what = ", ".join(f"{f} {expected[f]!r} → {found[f]!r}" for f in differ)
+            metrics = ", ".join(m for m in compared if METRICS[m].group == group)
+            raise CheckInputError(
+                f"{metrics} computed another way than in {baseline_name} ({group}: {what}); "
+                "such numbers are not comparable: evaluate with the baseline's settings, or "
+                "replace the baseline (--update-baseline) if the change is intended"
             )
 
 

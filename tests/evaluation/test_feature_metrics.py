@@ -20,6 +20,7 @@ from click.testing import CliRunner
 
 from p2pbench.cli.main import main
 from p2pbench.data import quantize_uint8
+from p2pbench.errors import InvalidValueError
 from p2pbench.evaluation import EncoderSpec, RunSpec, ScoreSpec, evaluate, feature_evaluator
 from p2pbench.evaluation.datasets import protocol_dataset
 from p2pbench.metrics.availability import MetricUnavailableError
@@ -203,6 +204,8 @@ def test_missing_weights_make_the_metrics_unavailable_and_require_fails(
         (["--encoder-weights", "inception-v3=x.pth"], "given with --inception-weights"),
         (["--encoder-weights", f"clip-vitl14-336={__file__}"], "not used by the metrics"),
         (["--cmmd-crop", "squash"], "--cmmd-crop has no effect"),
+        (["--cmmd-precision", "float32"], "--cmmd-precision has no effect"),
+        (["--metrics", "cmmd", "--cmmd-precision", "float16"], "'float16' is not one of"),
         (["--require", "cmmd"], "its group 'cmmd' is off"),
     ],
 )
@@ -375,6 +378,34 @@ def test_dinov2_mode_and_cmmd_crop_follow_the_encoder_into_prdc(stand_in: dict[s
          "--quiet"],
     )  # fmt: skip
     assert cli.exit_code == 0, cli.output
+
+
+def test_cmmd_precision_is_recorded_and_float32_repeats_the_reference(
+    stand_in: dict[str, Any],
+) -> None:
+    default = _evaluate(EncoderSpec())
+    single = _evaluate(EncoderSpec(cmmd_precision="float32"))
+    assert default.provenance["features"]["cmmd"]["precision"] == "float64"
+    assert "precision_as" not in default.provenance["features"]["cmmd"]
+    assert single.provenance["features"]["cmmd"]["precision"] == "float32"
+    assert "float32" in single.provenance["features"]["cmmd"]["precision_as"]
+    clip = next(e for e in stand_in["built"] if e.info.name == "clip-vitl14-336")
+    real_digests = _real_digests()
+    x = np.stack([clip.encoded[d].numpy() for d in real_digests]).astype(np.float32)
+    y = np.stack([f.numpy() for d, f in clip.encoded.items() if d not in real_digests])
+    y = y.astype(np.float32)
+
+    def mean_kernel(a: np.ndarray, b: np.ndarray) -> np.float32:  # the port's formula, float32
+        a_sq, b_sq = np.diag(a @ a.T), np.diag(b @ b.T)
+        squared = -2 * (a @ b.T) + a_sq[:, None] + b_sq[None, :]
+        return np.exp(np.float32(-1 / 200) * squared).mean(dtype=np.float32)
+
+    ref = 1000 * (mean_kernel(x, x) + mean_kernel(y, y) - 2 * mean_kernel(x, y))
+    assert single.metrics["cmmd"] == pytest.approx(float(ref), rel=1e-5)
+    assert single.metrics["cmmd"] != default.metrics["cmmd"]
+    assert single.metrics["fd_dinov2"] == default.metrics["fd_dinov2"]  # CMMD's alone
+    with pytest.raises(InvalidValueError, match="unknown CMMD precision 'half'"):
+        EncoderSpec(cmmd_precision="half")
 
 
 def test_an_fd_below_full_rank_warns_and_is_recorded(stand_in: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ import pytest
 import torch
 from torch_fidelity.metric_prc import calculate_precision_recall_full
 
+from p2pbench.errors import InvalidValueError
 from p2pbench.metrics.cmmd import cmmd
 from p2pbench.metrics.prdc import SMALL_SAMPLE, prdc
 
@@ -56,6 +57,18 @@ def test_cmmd_takes_keywords_and_refuses_bad_input() -> None:
         cmmd(real=x, fake=_unit(4, 4, 0))
     with pytest.raises(ValueError, match="NaN"):
         cmmd(real=x, fake=np.full((2, 3), np.nan))
+    with pytest.raises(InvalidValueError, match="unknown CMMD precision 'float16'"):
+        cmmd(real=x, fake=x, precision="float16")
+
+
+def test_cmmd_float32_is_the_pairwise_definition_to_float32_rounding() -> None:
+    x, y = _unit(33, 8, 2), _unit(21, 8, 3, 0.3)
+    exact = cmmd(real=x, fake=y)
+    single = cmmd(real=x, fake=y, precision="float32")
+    # float32 rounding of kernel means near 1, times 1000: a few 1e-4 absolute at most
+    assert single == pytest.approx(exact, abs=5e-4)
+    assert single != exact
+    assert cmmd(real=x.astype(np.float32), fake=y, precision="float64") != single
 
 
 # --- precision, recall, density, coverage --------------------------------------------------

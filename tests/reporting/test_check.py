@@ -228,3 +228,35 @@ def test_the_feature_metrics_are_checked_in_their_direction(
     assert any(
         line.startswith(f"| {metric} {arrow}") and status in line for line in out.splitlines()
     )
+
+
+def _with_method(path: Path, name: str, modified, group: str, **fields: object):  # noqa: ANN202
+    def edit(d: dict) -> None:
+        d["metrics"].update({"cmmd": 1.0, "fid": 10.0})
+        if group == "inception":
+            d["provenance"]["inception"] = {"available": True, "mode": "tf", **fields}
+        else:
+            section = {"encoder": "clip-vitl14-336", "mode": "center-crop", **fields}
+            d["provenance"]["features"] = {group: section}
+
+    return modified(path, name, edit)
+
+
+@pytest.mark.parametrize(
+    ("group", "base", "new", "message"),
+    [
+        ("cmmd", {"precision": "float64"}, {"precision": "float32"}, "'float64' → 'float32'"),
+        ("cmmd", {}, {"precision": "float32"}, "'float64' → 'float32'"),  # 0.2.0: float64
+        ("cmmd", {"mode": "center-crop"}, {"mode": "squash"}, "mode 'center-crop' → 'squash'"),
+        ("inception", {"mode": "tf"}, {"mode": "clean"}, "fid computed another way"),
+    ],
+)
+def test_a_metric_computed_another_way_is_not_compared(
+    result_files: dict, modified, group: str, base: dict, new: dict, message: str
+) -> None:
+    b = _with_method(result_files["seed0"], "base.json", modified, group, **base)
+    n = _with_method(result_files["seed0"], "new.json", modified, group, **new)
+    got, out = _check(n, "--baseline", b)
+    assert got == 2 and message in out and "not comparable" in out, out
+    same = _with_method(result_files["seed0"], "same.json", modified, group, **base)
+    assert _check(same, "--baseline", b)[0] == 0
