@@ -271,12 +271,17 @@ def files_sha256(root: str | os.PathLike[str], paths: Iterable[Path]) -> str:
 
 
 def load_tensors(
-    path: str | os.PathLike[str], error: type[Exception], *, mmap: bool = False
+    path: str | os.PathLike[str],
+    error: type[Exception],
+    *,
+    mmap: bool = False,
+    unsafe_error: type[Exception] | None = None,
 ) -> Any:
     """`torch.load(path, weights_only=True)`; every failure becomes `error` with the reason.
 
     A file holding pickled Python objects other than tensors and plain containers is refused
-    (unpickling can run arbitrary code); the message says how to re-save it.
+    as `unsafe_error` (default: `error`), since unpickling can run arbitrary code; the message
+    says how to re-save it.
     """
     p = Path(path)
     if not p.is_file():
@@ -296,7 +301,7 @@ def load_tensors(
     except pickle.UnpicklingError as e:
         text = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip()  # torch colours its message
         detail = text.splitlines()[0] if text else type(e).__name__
-        raise error(
+        raise (unsafe_error or error)(
             f"{p} holds Python objects other than tensors and plain containers, so it is not "
             "loaded (unpickling can run arbitrary code). Re-save its tensors alone, e.g. "
             f"torch.save(model.state_dict(), path). Detail: {detail}"

@@ -21,6 +21,7 @@ from p2pbench.distributed import rank_and_world
 from p2pbench.errors import InvalidValueError
 from p2pbench.protocols import Protocol, get_protocol, resolve
 from p2pbench.registry import Registry, UnknownNameError
+from p2pbench.seeds import check_seed
 from p2pbench.train import TrainConfig
 from p2pbench.train.ddp import check_batch_split
 from reference_models import GENERATORS
@@ -160,8 +161,13 @@ class AblationOptions:
                 raise InvalidValueError(f"{name} must be at least 1, found {value}")
         if not self.seeds:
             raise InvalidValueError("give at least one seed")
-        if len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
-            raise InvalidValueError(f"seeds must be distinct and ≥ 0, found {list(self.seeds)}")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise InvalidValueError(f"seeds must be distinct, found {list(self.seeds)}")
+        for seed in self.seeds:
+            check_seed(seed)
+        for name in ("ngf", "ndf", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise InvalidValueError(f"{name} must be at least 1, found {getattr(self, name)}")
         if not 0 <= self.sample_images <= 16:
             raise InvalidValueError(f"sample_images must be in [0, 16], found {self.sample_images}")
 

@@ -29,6 +29,14 @@ from p2pbench.distributed import gather_lists, is_main_process, rank_and_world
 from p2pbench.records import GROUND_TRUTH_VARIANT
 from p2pbench.reporting.html import write_report
 
+SLURM_OPTIONS = (
+    "slurm_partition",
+    "slurm_gpus",
+    "slurm_time",
+    "slurm_cpus_per_gpu",
+    "slurm_account",
+)
+
 
 def _seeds(value: str) -> tuple[int, ...]:
     try:
@@ -249,8 +257,11 @@ def ablate_command(
     check_device(device)
     if launcher == "slurm" and not slurm_partition:
         raise click.UsageError("--launcher slurm needs --slurm-partition")
-    if launcher != "slurm" and slurm_partition:
-        raise click.UsageError("--slurm-partition applies to --launcher slurm only")
+    for name in ("slurm_partition", "slurm_gpus", "slurm_time", "slurm_cpus_per_gpu"):
+        checks.check_applies(name, launcher == "slurm", "it applies to --launcher slurm only")
+    checks.check_applies(
+        "slurm_account", launcher == "slurm", "it applies to --launcher slurm only"
+    )
     if launcher == "slurm" and rank_and_world()[1] > 1:
         raise click.UsageError(
             "--launcher slurm submits jobs that start their own processes: run it once, not "

@@ -1,6 +1,7 @@
 """Checks every command makes before any work: outputs writable and never an input.
 
-A user should learn that `--out` is unwritable in a second, not after a 1.6-hour evaluation.
+A user should learn that `--out` is unwritable in a second, not after a 1.6-hour evaluation,
+and that an option given where it has no effect is refused, not silently ignored.
 Each check raises ValueError / FileExistsError (exit 2) with what to do.
 """
 
@@ -10,8 +11,23 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+import click
+from click.core import ParameterSource
+
 from p2pbench.base import p2pbench_home
 from p2pbench.errors import InvalidValueError
+
+
+def option_given(name: str) -> bool:
+    """Whether the user typed option `name` (not its default)."""
+    source = click.get_current_context().get_parameter_source(name)
+    return source in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+
+
+def check_applies(name: str, applies: bool, why: str) -> None:
+    """An option given where it has no effect is an error, never silently ignored."""
+    if option_given(name) and not applies:
+        raise click.UsageError(f"--{name.replace('_', '-')} has no effect here: {why}")
 
 
 def output_file(path: str, what: str, inputs: Iterable[str | None] = ()) -> None:

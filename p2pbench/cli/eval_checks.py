@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from click.core import ParameterSource
 
 from p2pbench.cli import checks
+from p2pbench.cli.checks import check_applies, option_given
 from p2pbench.cli.context import command_line
 from p2pbench.evaluation import (
     EncoderSpec,
@@ -88,18 +88,6 @@ def resolve_protocol(
         "data_root", proto.dataset == "cityscapes", f"{proto.key} does not read Cityscapes"
     )
     return proto
-
-
-def option_given(name: str) -> bool:
-    """Whether the user typed option `name` (not its default)."""
-    source = click.get_current_context().get_parameter_source(name)
-    return source in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
-
-
-def check_applies(name: str, applies: bool, why: str) -> None:
-    """An option given where it has no effect is an error, never silently ignored."""
-    if option_given(name) and not applies:
-        raise click.UsageError(f"--{name.replace('_', '-')} has no effect here: {why}")
 
 
 def check_eval_options(

@@ -47,7 +47,7 @@ _WEIGHTS = click.option(
 @_WEIGHTS
 @click.option(
     "--batch-size",
-    type=int,
+    type=click.IntRange(min=1),
     default=50,
     show_default=True,
     help="images per InceptionV3 forward pass (folders only; ≥ 1)",
@@ -94,7 +94,7 @@ def fid_command(
 @_WEIGHTS
 @click.option(
     "--batch-size",
-    type=int,
+    type=click.IntRange(min=1),
     default=50,
     show_default=True,
     help="images per InceptionV3 forward pass (≥ 1)",

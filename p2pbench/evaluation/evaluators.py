@@ -31,6 +31,7 @@ from p2pbench.evaluation.segmenters import LoadedSegmenter, load_segmenter
 from p2pbench.evaluation.spec import EncoderSpec
 from p2pbench.metrics.availability import Unavailable
 from p2pbench.metrics.encoders.inception import try_build_extractor
+from p2pbench.metrics.encoders.weights import EncoderWeightsError
 from p2pbench.metrics.fcn_score import FCNScore, per_image_scores
 from p2pbench.metrics.generative import GenerativeMetrics
 from p2pbench.metrics.keys import FEATURE_GROUPS, GROUPS, group_metrics
@@ -183,6 +184,11 @@ class InceptionEvaluator:
         self.extractor = try_build_extractor(
             encoder.fid_mode, encoder.inception_weights, device, channels_last=channels_last
         )
+        if isinstance(self.extractor, Unavailable) and encoder.inception_weights is not None:
+            raise EncoderWeightsError(
+                "the InceptionV3 weights given (--inception-weights) cannot be used: "
+                f"{self.extractor.reason}"
+            )
         self.compute = compute_path(device, channels_last)
         self.key_fields: dict[str, Any] | None = None  # StatsKey less content and n: caching
         self.lookup: CacheLookup | None = None  # the entry of the targets read before the pass

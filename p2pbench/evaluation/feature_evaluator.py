@@ -34,6 +34,7 @@ from p2pbench.evaluation.spec import EncoderSpec
 from p2pbench.metrics.availability import Unavailable
 from p2pbench.metrics.cmmd import CMMD_SCALE, CMMD_SIGMA, cmmd
 from p2pbench.metrics.encoders import FeatureEncoder, try_build_encoder
+from p2pbench.metrics.encoders.weights import EncoderWeightsError
 from p2pbench.metrics.feature_cache import FeatureCache
 from p2pbench.metrics.frechet import frechet_distance, stats_from_features
 from p2pbench.metrics.keys import group_metrics
@@ -60,9 +61,14 @@ class FeatureEvaluator:
         self.cmmd_precision = encoder.cmmd_precision
         self.encoders: dict[EncoderId, FeatureEncoder | Unavailable] = {}
         for name, mode in dict.fromkeys(self.needs.values()):
-            self.encoders[(name, mode)] = try_build_encoder(
-                name, mode, encoder.weights_for(name), device, channels_last=channels_last
-            )
+            given = encoder.weights_for(name)
+            built = try_build_encoder(name, mode, given, device, channels_last=channels_last)
+            if isinstance(built, Unavailable) and given is not None:
+                raise EncoderWeightsError(
+                    f"the weights given for {name} (--encoder-weights) cannot be used: "
+                    f"{built.reason}"
+                )
+            self.encoders[(name, mode)] = built
         self._agree_on_availability()
         self.compute = compute_path(device, channels_last)
         self.caches = {

@@ -17,6 +17,7 @@ from p2pbench.errors import InvalidValueError
 from p2pbench.metrics.cmmd import CMMD_PRECISIONS
 from p2pbench.metrics.encoders import ENCODERS
 from p2pbench.metrics.keys import DEFAULT_GROUPS, GROUPS
+from p2pbench.seeds import check_seed
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class RunSpec:
             raise InvalidValueError(f"batch size must be at least 1, found {self.batch_size}")
         if self.workers < 0:
             raise InvalidValueError(f"workers must be at least 0, found {self.workers}")
+        check_seed(self.seed)
         check_device(self.device)
 
 

@@ -204,8 +204,7 @@ def _method(result: Result, group: str) -> dict[str, Any]:
     if not isinstance(section, dict) or section.get("available") is False:
         return {}
     return {
-        f: section.get(f, _METHOD_DEFAULTS.get((group, f)))
-        for f in METHOD_FIELDS.get(group, ())
+        f: section.get(f, _METHOD_DEFAULTS.get((group, f))) for f in METHOD_FIELDS.get(group, ())
     }
 
 

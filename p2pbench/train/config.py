@@ -9,6 +9,7 @@ from typing import Any
 
 from p2pbench.compute import PRECISIONS
 from p2pbench.errors import InvalidValueError
+from p2pbench.seeds import check_seed
 from reference_models import DISCRIMINATORS, GENERATORS
 
 LOSSES: tuple[str, ...] = ("l1", "gan", "cgan", "l1+gan", "l1+cgan")
@@ -91,8 +92,8 @@ class TrainConfig:
                 raise InvalidValueError(f"{name} must be at least 1")
         if self.n_train is not None and self.n_train < 1:
             raise InvalidValueError(f"n_train must be at least 1, found {self.n_train}")
-        if min(self.seed, self.data_seed) < 0:
-            raise InvalidValueError("seeds must be at least 0")
+        check_seed(self.seed, "seed")
+        check_seed(self.data_seed, "data_seed")
         if not (math.isfinite(self.lambda_l1) and self.lambda_l1 >= 0):
             raise InvalidValueError(
                 f"lambda_l1 must be a finite number ≥ 0, found {self.lambda_l1}"

@@ -13,6 +13,7 @@ The shipped synthcity segmenters (fcn/weights/) were trained by their `RECIPES` 
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -29,6 +30,7 @@ from fcn.fcn8s import FCN8s, FCN8sArch, caffe_preprocess
 from fcn.weights import WEIGHTS_FORMAT, WEIGHTS_VERSION
 from p2pbench.base import atomic_path, sha256_file
 from p2pbench.errors import InvalidValueError
+from p2pbench.seeds import check_seed
 from p2pbench.timing import WallTimeEstimate
 from p2pbench.train.segmenter_data import SegmentationData, SegmenterData, SynthcityData
 
@@ -50,8 +52,9 @@ class TrainingOptions:
         for name, value in (("steps", self.steps), ("batch size", self.batch_size)):
             if value < 1:
                 raise InvalidValueError(f"{name} must be at least 1, found {value}")
-        if not self.lr > 0:
-            raise InvalidValueError(f"learning rate must be positive, found {self.lr}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise InvalidValueError(f"learning rate must be a finite number > 0, found {self.lr}")
+        check_seed(self.seed)
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -184,17 +184,20 @@ def test_update_baseline_replaces_the_whole_file_atomically(
     assert json.loads(baseline.read_text(encoding="utf-8"))["provenance"]["seed"] == 1
 
 
-def test_metrics_unavailable_in_the_baseline_are_not_compared(tmp_path: Path) -> None:
-    from p2pbench.evaluation import EncoderSpec, RealImages, RunSpec, ScoreSpec, evaluate
+def test_metrics_unavailable_in_the_baseline_are_not_compared(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from p2pbench.evaluation import RealImages, RunSpec, ScoreSpec, evaluate
     from p2pbench.reporting.check import compare
 
     # FID without Inception weights is recorded as unavailable, with its reason
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.delenv("P2PBENCH_INCEPTION_WEIGHTS", raising=False)
     result = evaluate(
         RealImages(),
         protocol="synthcity@v1",
         score=ScoreSpec(limit=2, metrics=("fcn", "inception")),
         run=RunSpec(progress=False),
-        encoder=EncoderSpec(inception_weights=str(tmp_path / "absent.pth")),
     )
     assert result.metrics["fid"]["available"] is False
     report = compare(result, result)

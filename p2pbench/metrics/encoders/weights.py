@@ -22,7 +22,6 @@ the file.
 from __future__ import annotations
 
 import os
-import pickle
 import re
 import zipfile
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from p2pbench.base import sha256_file
+from p2pbench.base import load_tensors, sha256_file
 from p2pbench.errors import BadInputError
 
 HASHED_NAME = re.compile(r"-([0-9a-f]{8,64})\.(pth|pt)$")
@@ -188,18 +187,7 @@ def read_state_dict(path: Path, spec: WeightsSpec | None = None) -> dict[str, Te
             "and cannot be read safely. Use the plain weights instead (for CLIP, Hugging Face's "
             "openai/clip-vit-large-patch14-336 model.safetensors)."
         )
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        text = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip()  # torch colours its message
-        first = text.splitlines()[0] if text else type(e).__name__
-        raise UnsafeWeightsError(
-            f"{path} holds pickled Python objects other than tensors and plain containers, so it "
-            "is not loaded (p2pbench never unpickles code from a weights file). Re-save its "
-            f"tensors alone: torch.save(model.state_dict(), path). Detail: {first}"
-        ) from None
-    except Exception as e:  # truncated, or not a torch file at all
-        raise EncoderWeightsError(f"cannot read {path} as a PyTorch file: {e}") from None
+    data = load_tensors(path, EncoderWeightsError, unsafe_error=UnsafeWeightsError)
     flat = spec is not None and spec.flat
     if not flat and isinstance(data, dict) and isinstance(data.get("state_dict"), dict):
         data = data["state_dict"]
