@@ -96,7 +96,11 @@ def test_cli_eval_on_a_folder(folder: Path, tiny_checkpoint: Path) -> None:
     assert '"protocol"' in res.output and '"l1"' in res.output
 
 
-def test_cli_table_output_without_fcn_score(folder: Path, tiny_checkpoint: Path) -> None:
+def test_cli_table_output_without_fcn_score(
+    folder: Path, tiny_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no Inception weights anywhere
+    monkeypatch.delenv("P2PBENCH_INCEPTION_WEIGHTS", raising=False)
     res = CliRunner().invoke(
         main,
         [
@@ -110,8 +114,6 @@ def test_cli_table_output_without_fcn_score(folder: Path, tiny_checkpoint: Path)
             "--quiet",
             "--metrics",
             "paired,inception",
-            "--inception-weights",
-            "/nonexistent",
         ],
     )
     assert res.exit_code == 0, res.output
