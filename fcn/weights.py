@@ -26,16 +26,15 @@ from fcn.caffemodel import CaffeModelError, fcn8s_state_dict, read_caffemodel
 from fcn.fcn8s import OFFICIAL_ARCH, FCN8s, FCN8sArch
 from p2pbench.base import atomic_path, p2pbench_home, read_versioned, sha256_file
 from p2pbench.errors import BadInputError, PathNotFoundError
+from p2pbench.weights.catalog import builtin
 
 WEIGHTS_FORMAT = "p2pbench-fcn8s-weights"
 WEIGHTS_VERSION = 1
-OFFICIAL_FILE_NAME = "fcn-8s-cityscapes.caffemodel"
-OFFICIAL_BYTES = 537_896_724
-OFFICIAL_URLS = (
-    "http://efrosgans.eecs.berkeley.edu/pix2pix_extra/fcn-8s-cityscapes.caffemodel",
-    "http://people.eecs.berkeley.edu/~tinghuiz/projects/pix2pix/fcn-8s-cityscapes/"
-    "fcn-8s-cityscapes.caffemodel",
-)
+_OFFICIAL = builtin("fcn8s-cityscapes")
+OFFICIAL_FILE_NAME = _OFFICIAL.filename
+assert _OFFICIAL.size is not None  # the catalog knows the official file's size
+OFFICIAL_BYTES: int = _OFFICIAL.size
+OFFICIAL_URLS = _OFFICIAL.urls
 ENV_WEIGHTS = "P2PBENCH_FCN_WEIGHTS"
 
 

@@ -31,8 +31,11 @@ from torchmetrics.functional.image import (
 from p2pbench.errors import InvalidValueError
 from p2pbench.metrics.availability import Unavailable
 from p2pbench.metrics.encoders.weights import hub_checkpoints_dir
+from p2pbench.weights.catalog import builtin
 
 DATA_RANGE = 255.0
+LPIPS_WEIGHT_FILES = {"alex": "alexnet", "vgg": "vgg16", "squeeze": "squeezenet1_1"}
+"""LPIPS network → its backbone's entry in the weights catalog."""
 LPIPS_BACKBONES = {
     "alex": "AlexNet_Weights",
     "vgg": "VGG16_Weights",
@@ -109,14 +112,13 @@ class SSIM(PerImageMean):
 
 
 def lpips_weights_file(net: str = "alex") -> str:
-    """The torchvision backbone file LPIPS needs, by its torch hub cache name."""
-    import torchvision.models as tvm
-
+    """The torchvision backbone file LPIPS needs, by its torch hub cache name (from the weights
+    catalog, `p2pbench.weights.catalog`)."""
     if net not in LPIPS_BACKBONES:
         raise InvalidValueError(
             f"unknown LPIPS network {net!r}; choose one of {', '.join(LPIPS_BACKBONES)}"
         )
-    return getattr(tvm, LPIPS_BACKBONES[net]).IMAGENET1K_V1.url.rsplit("/", 1)[-1]
+    return builtin(LPIPS_WEIGHT_FILES[net]).filename
 
 
 class _LPIPSOnUint8(Metric):

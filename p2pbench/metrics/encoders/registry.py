@@ -31,6 +31,7 @@ from p2pbench.errors import InvalidValueError
 from p2pbench.metrics.availability import Unavailable
 from p2pbench.metrics.encoders.weights import EncoderWeightsError, LoadedWeights, WeightsSpec
 from p2pbench.registry import Registry
+from p2pbench.weights.catalog import builtin
 
 
 @dataclass(frozen=True)
@@ -89,27 +90,14 @@ def describe_encoder(encoder: FeatureEncoder, weights: LoadedWeights) -> dict[st
 
 ENCODERS: Registry[EncoderInfo] = Registry("encoder")
 
-INCEPTION_WEIGHTS = WeightsSpec(
-    env="P2PBENCH_INCEPTION_WEIGHTS",
-    # torch-fidelity's and pytorch-fid's names; both files hold the same 566-key state dict
-    hub_files=(
-        "weights-inception-2015-12-05-6726825d.pth",
-        "pt_inception-2015-12-05-6726825d.pth",
-    ),
-    urls=(
-        "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
-        "weights-inception-2015-12-05-6726825d.pth",
-        "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
-        "pt_inception-2015-12-05-6726825d.pth",
-    ),
-    sha256_prefix="6726825d",
+INCEPTION_WEIGHTS = WeightsSpec.of(
+    builtin("inception-v3-fid"),
     option="--inception-weights",
     needs="FID, IS and KID need the TF 2015-12-05 InceptionV3 weights",
     flat=True,
 )
 """Where FID's InceptionV3 weights are found; only the start of their sha256 is published."""
 
-_HUB = "https://dl.fbaipublicfiles.com/dinov2/"
 _DINOV2_MODES = ("dgm-eval", "edm2", "torch-fidelity")
 _DINOV2_REFS = {
     "dgm-eval": "dgm-eval (PIL bicubic to 224×224, no crop)",
@@ -143,11 +131,7 @@ for _size, _dim in (("l", 1024), ("b", 768)):
             comparable=_DINOV2_REFS
             if _size == "l"
             else {m: r for m, r in _DINOV2_REFS.items() if m != "edm2"},
-            weights=WeightsSpec(
-                env=f"P2PBENCH_DINOV2_VIT{_size.upper()}14_WEIGHTS",
-                hub_files=(f"dinov2_vit{_size}14_pretrain.pth",),
-                urls=(f"{_HUB}dinov2_vit{_size}14/dinov2_vit{_size}14_pretrain.pth",),
-            ),
+            weights=WeightsSpec.of(builtin(f"dinov2-vit{_size}14")),
             builder="p2pbench.metrics.encoders.dinov2:build",
             requires=("timm",),
         ),
@@ -161,12 +145,7 @@ ENCODERS.add(
         dim=768,
         modes=("center-crop", "squash"),
         comparable={"center-crop": "CMMD (google-research/cmmd and its PyTorch port)"},
-        weights=WeightsSpec(
-            env="P2PBENCH_CLIP_VITL14_336_WEIGHTS",
-            hf_repo="openai/clip-vit-large-patch14-336",
-            hf_files=("model.safetensors", "pytorch_model.bin"),
-            urls=("https://huggingface.co/openai/clip-vit-large-patch14-336",),
-        ),
+        weights=WeightsSpec.of(builtin("clip-vitl14-336")),
         builder="p2pbench.metrics.encoders.clip:build",
         requires=("transformers",),
     ),
@@ -180,11 +159,7 @@ ENCODERS.add(
         dim=4096,
         modes=("torch-fidelity",),
         comparable={"torch-fidelity": "torch-fidelity 0.4 precision/recall (vgg16-fc2)"},
-        weights=WeightsSpec(
-            env="P2PBENCH_VGG16_WEIGHTS",
-            hub_files=("vgg16-397923af.pth",),
-            urls=("https://download.pytorch.org/models/vgg16-397923af.pth",),
-        ),
+        weights=WeightsSpec.of(builtin("vgg16")),
         builder="p2pbench.metrics.encoders.vgg16:build",
     ),
 )

@@ -33,6 +33,7 @@ from torch import Tensor
 
 from p2pbench.base import load_tensors, sha256_file
 from p2pbench.errors import BadInputError
+from p2pbench.weights.catalog import WeightFile
 
 HASHED_NAME = re.compile(r"-([0-9a-f]{8,64})\.(pth|pt)$")
 
@@ -72,6 +73,23 @@ class WeightsSpec:
     option: str | None = None  # the command-line option taking a path; None: --encoder-weights
     needs: str | None = None  # what needs which weights (the not-found message's first words)
     flat: bool = False  # the file is the state dict itself, not {"state_dict": ...}
+
+    @classmethod
+    def of(cls, file: WeightFile, **options: Any) -> WeightsSpec:
+        """The look-up spec of a catalog entry (`p2pbench.weights.catalog`), whose names, URLs
+        and hashes it takes; `options` are the encoder's own (option, needs, flat)."""
+        if file.env is None:
+            raise ValueError(f"weight file {file.name} has no environment variable")
+        return cls(
+            env=file.env,
+            hub_files=file.hub_files,
+            hf_repo=file.hf_repo,
+            hf_files=file.hf_files,
+            urls=file.urls,
+            sha256=(file.sha256,) if file.sha256 else (),
+            sha256_prefix=file.sha256_prefix,
+            **options,
+        )
 
     def official(self, sha256: str) -> bool | None:
         """Whether a file of this hash is the published one; None: no hash is published."""
