@@ -26,7 +26,8 @@ from fcn.caffemodel import CaffeModelError, fcn8s_state_dict, read_caffemodel
 from fcn.fcn8s import OFFICIAL_ARCH, FCN8s, FCN8sArch
 from p2pbench.base import atomic_path, p2pbench_home, read_versioned, sha256_file
 from p2pbench.errors import BadInputError, PathNotFoundError
-from p2pbench.weights.catalog import builtin
+from p2pbench.weights.catalog import builtin, weights_dir
+from p2pbench.weights.store import CONVERTERS
 
 WEIGHTS_FORMAT = "p2pbench-fcn8s-weights"
 WEIGHTS_VERSION = 1
@@ -164,7 +165,10 @@ def find_official_weights(home: Path | None = None) -> Path:
         f"{cache}/<sha256>.pt: no converted official weights"
         + ("" if cache.is_dir() else " (directory does not exist)")
     )
-    for candidate in (cache / OFFICIAL_FILE_NAME, Path.cwd() / OFFICIAL_FILE_NAME):
+    places = [cache / OFFICIAL_FILE_NAME, Path.cwd() / OFFICIAL_FILE_NAME]
+    if home is None:
+        places.insert(1, weights_dir() / OFFICIAL_FILE_NAME)  # where `weights fetch` puts it
+    for candidate in places:
         if candidate.is_file():
             return candidate
         looked.append(f"{candidate}: not found")
@@ -176,5 +180,10 @@ def find_official_weights(home: Path | None = None) -> Path:
         + "\n  ".join(OFFICIAL_URLS)
         + " (older address)\n"
         + f"then convert it once (no Caffe needed):\n  p2pbench fcn convert {OFFICIAL_FILE_NAME}\n"
+        + "(`p2pbench weights fetch fcn8s-cityscapes --sha256 HEX` downloads and converts it)\n"
         + f"or set ${ENV_WEIGHTS} to the caffemodel or a converted .pt file."
     )
+
+
+CONVERTERS.add("fcn8s-caffemodel", lambda path: convert_caffemodel(path))
+"""`p2pbench weights fetch fcn8s-cityscapes` converts the caffemodel once, as `fcn convert`."""

@@ -57,6 +57,10 @@ class P2PBenchGroup(click.Group):
                 return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except BrokenPipeError:  # the reader stopped (`p2pbench ... | head`): not an error
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes stdout
+            ctx.exit(0)
         except KeyboardInterrupt:  # Ctrl-C: not a regression (1), the shell's 128 + SIGINT
             click.echo(
                 "p2pbench: interrupted; outputs are written atomically, none is partial", err=True

@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 
 from p2pbench import __version__
-from p2pbench.cli import ablate, data, evaluate, fcn, metrics, models, reporting, train
+from p2pbench.cli import ablate, data, evaluate, fcn, metrics, models, reporting, train, weights
 from p2pbench.cli.context import P2PBenchGroup
 from p2pbench.cli.errors import EXIT_CODES_HELP
 
@@ -25,6 +25,6 @@ def main() -> None:
     """Evaluate and benchmark paired image-to-image translation (pix2pix and descendants)."""
 
 
-for _module in (models, data, train, fcn, evaluate, metrics, reporting, ablate):
+for _module in (models, data, train, fcn, evaluate, metrics, reporting, ablate, weights):
     for _command in _module.COMMANDS:
         main.add_command(_command)

@@ -85,7 +85,7 @@ def fetch_url(
         on = next(v for v in OFFLINE_VARIABLES if os.environ.get(v))
         raise OfflineError(
             f"${on} forbids downloads, so {url} was not requested; unset it, or copy the file "
-            f"onto this machine (`p2pbench weights unbundle`) or into {final}"
+            f"onto this machine, into {final}"
         )
     try:
         final.parent.mkdir(parents=True, exist_ok=True)

@@ -33,7 +33,7 @@ from torch import Tensor
 
 from p2pbench.base import load_tensors, sha256_file
 from p2pbench.errors import BadInputError
-from p2pbench.weights.catalog import WeightFile
+from p2pbench.weights.catalog import WeightFile, weights_dir
 
 HASHED_NAME = re.compile(r"-([0-9a-f]{8,64})\.(pth|pt)$")
 
@@ -73,6 +73,8 @@ class WeightsSpec:
     option: str | None = None  # the command-line option taking a path; None: --encoder-weights
     needs: str | None = None  # what needs which weights (the not-found message's first words)
     flat: bool = False  # the file is the state dict itself, not {"state_dict": ...}
+    filename: str | None = None  # its name under $P2PBENCH_HOME/weights (`p2pbench weights fetch`)
+    fetch_name: str | None = None  # its name in the weights catalog
 
     @classmethod
     def of(cls, file: WeightFile, **options: Any) -> WeightsSpec:
@@ -88,6 +90,8 @@ class WeightsSpec:
             urls=file.urls,
             sha256=(file.sha256,) if file.sha256 else (),
             sha256_prefix=file.sha256_prefix,
+            filename=file.filename,
+            fetch_name=file.name,
             **options,
         )
 
@@ -147,6 +151,10 @@ def find_weights(
         raise EncoderWeightsNotFound(_not_found(name, spec, [f"${spec.env}={env}: not a file"]))
     given = spec.option or f"--encoder-weights {name}=PATH"
     looked = [f"{given}: not given", f"${spec.env}: not set"]
+    if spec.filename is not None:
+        if (fetched := weights_dir() / spec.filename).is_file():
+            return fetched, "p2pbench home"
+        looked.append(f"{fetched}: not found")
     hub = hub_checkpoints_dir()
     for file in spec.hub_files:
         if (hub / file).is_file():
@@ -184,7 +192,8 @@ def _not_found(name: str, spec: WeightsSpec, looked: list[str]) -> str:
     return (
         f"{what}. Looked in:\n"
         + "".join(f"  - {line}\n" for line in looked)
-        + f"{how}\n  {get}\ninto {hub_checkpoints_dir()}/{cache}, or pass "
+        + (f"Run `p2pbench weights fetch {spec.fetch_name}`, or d" if spec.fetch_name else "D")
+        + f"{how[1:]}\n  {get}\ninto {hub_checkpoints_dir()}/{cache}, or pass "
         f"{spec.passing(name)}, or set ${spec.env}."
     )
 
