@@ -102,3 +102,10 @@ def test_an_unreadable_manifest_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(WeightsManifestError, match="not a readable JSON file"):
         read_manifest(tmp_path / "bad.json")
+
+
+def test_the_docs_table_lists_every_built_in_file() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "weights.md").read_text()
+    for e in BUILTIN:
+        assert f"| `{e.name}` |" in text and e.hash_note() in text, e.name
+        assert all(f"`{u}`" in text for u in e.urls), e.name

@@ -118,3 +118,24 @@ def test_a_mirror_is_tried_first_and_a_pin_is_recorded(
 def test_bad_requests_are_one_clear_error(homes: Path, args: list[str], message: str) -> None:
     code, _, err = _cli(*args)
     assert code == 2 and message in err, err
+
+
+def test_a_pinned_file_that_changed_is_refused_when_loaded(
+    homes: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every later use checks the pin: the encoder loader refuses the changed file."""
+    import torch
+
+    from p2pbench.metrics.encoders import ENCODERS, EncoderWeightsError, load_weights
+
+    mirror = homes / "mirror"
+    mirror.mkdir()
+    torch.save({"w": torch.zeros(3)}, mirror / "dinov2_vitb14_pretrain.pth")
+    monkeypatch.setenv("P2PBENCH_WEIGHTS_MIRROR", mirror.as_uri())
+    assert _cli("weights", "fetch", "dinov2-vitb14")[0] == 0
+    spec = ENCODERS.get("dinov2-vitb14").weights
+    loaded = load_weights("dinov2-vitb14", spec)
+    assert loaded.provenance()["hash_check"] == "pinned locally, not official"
+    torch.save({"w": torch.ones(3)}, homes / "p2p" / "weights" / "dinov2_vitb14_pretrain.pth")
+    with pytest.raises(EncoderWeightsError, match="pinned when it was first fetched"):
+        load_weights("dinov2-vitb14", spec)

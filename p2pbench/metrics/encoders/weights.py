@@ -34,6 +34,7 @@ from torch import Tensor
 from p2pbench.base import load_tensors, sha256_file
 from p2pbench.errors import BadInputError
 from p2pbench.weights.catalog import WeightFile, weights_dir
+from p2pbench.weights.store import read_pins
 
 HASHED_NAME = re.compile(r"-([0-9a-f]{8,64})\.(pth|pt)$")
 
@@ -125,6 +126,7 @@ class LoadedWeights:
     found_by: str  # "argument", "$ENV", "torch hub cache", "Hugging Face cache"
     official: bool | None  # True/False against a published hash; None: none is known
     state_dict: dict[str, Tensor] = field(repr=False)
+    pinned: bool = False  # matches the hash pinned on its first fetch (`p2pbench weights`)
 
     def provenance(self) -> dict[str, Any]:
         return {
@@ -132,6 +134,7 @@ class LoadedWeights:
             "sha256": self.sha256,
             "found_by": self.found_by,
             "official": self.official,
+            **({"hash_check": "pinned locally, not official"} if self.pinned else {}),
         }
 
 
@@ -270,4 +273,17 @@ def load_weights(
             f"{file} in the {found_by} has sha256 {digest}, not the published "
             f"{' or '.join(spec.sha256) or f'{spec.sha256_prefix}...'}: download it again"
         )
-    return LoadedWeights(file, digest, found_by, official, read_state_dict(file, spec))
+    pinned = False
+    if official is None and spec.fetch_name is not None:
+        pin = read_pins().get(spec.fetch_name)
+        if pin is not None and found_by == "p2pbench home":
+            if pin["sha256"] != digest:
+                raise WeightsChecksumError(
+                    f"{file} has sha256 {digest}, not the {pin['sha256']} pinned when it was "
+                    f"first fetched: it changed; run `p2pbench weights fetch {spec.fetch_name}` "
+                    "again after deleting it"
+                )
+            pinned = True
+    return LoadedWeights(
+        file, digest, found_by, official, read_state_dict(file, spec), pinned=pinned
+    )
