@@ -16,7 +16,7 @@ from p2pbench.weights.catalog import catalog
 from p2pbench.weights.store import WeightsMissingError, entry, fetch, state
 
 
-class WeightsCheckFailed(UnavailableError):
+class WeightsCheckFailed(UnavailableError, RuntimeError):
     """`weights verify` found a file whose bytes are wrong (exit 1)."""
 
 

@@ -28,7 +28,7 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
 
-class WeightsManifestError(BadInputError):
+class WeightsManifestError(BadInputError, ValueError):
     """A user's weights manifest is malformed; the message names the entry and the key."""
 
 

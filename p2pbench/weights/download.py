@@ -33,7 +33,7 @@ _HTML_START = re.compile(rb"^\s*(<!doctype html|<html)", re.IGNORECASE)
 _CUT = (http.client.IncompleteRead, ConnectionError, TimeoutError, socket.timeout)
 
 
-class DownloadError(BadInputError):
+class DownloadError(BadInputError, OSError):
     """A download failed; the message names the URL and what to do."""
 
 

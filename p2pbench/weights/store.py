@@ -39,10 +39,6 @@ class WeightsMissingError(BadInputError, FileNotFoundError):
     """A weight file is in none of the places p2pbench looks."""
 
 
-class WeightsHashError(BadInputError):
-    """A present weight file's bytes are not the expected ones."""
-
-
 @dataclass(frozen=True)
 class FileState:
     """A catalog entry's file as found now."""
