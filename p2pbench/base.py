@@ -165,10 +165,10 @@ def move_into_place(
                 except BaseException:
                     os.rename(old, final)  # put the old content back
                     raise
-            _fsync_dir(final.parent)
+            fsync_dir(final.parent)
             shutil.rmtree(old, ignore_errors=True)  # `path` is complete; at worst a leftover
             return
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
     except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(e, P2PBenchError):
@@ -200,7 +200,8 @@ def atomic_dir(path: str | os.PathLike[str], *, overwrite: bool = False) -> Iter
     move_into_place(tmp, final, overwrite=overwrite)
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Flush a folder's entries (a rename into it) to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -214,7 +215,7 @@ def _fsync_tree(root: Path) -> None:
         for name in files:
             with open(os.path.join(folder, name), "rb") as f:
                 os.fsync(f.fileno())
-        _fsync_dir(Path(folder))
+        fsync_dir(Path(folder))
 
 
 def _exchange(a: Path, b: Path) -> bool:

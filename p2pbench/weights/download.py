@@ -24,7 +24,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from p2pbench._version import __version__
-from p2pbench.base import sha256_file
+from p2pbench.base import fsync_dir, sha256_file
 from p2pbench.errors import BadInputError, InvalidValueError
 
 OFFLINE_VARIABLES = ("P2PBENCH_OFFLINE", "HF_HUB_OFFLINE")
@@ -112,7 +112,7 @@ def fetch_url(
         with open(part, "rb") as f:
             os.fsync(f.fileno())
         os.replace(part, final)
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
         return digest
 
 
@@ -244,16 +244,3 @@ def _length(response: http.client.HTTPResponse) -> int | None:
 def _range_start(response: http.client.HTTPResponse) -> int | None:
     match = re.match(r"bytes (\d+)-", response.headers.get("Content-Range", ""))
     return int(match.group(1)) if match else None
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -24,6 +24,7 @@ from filelock import FileLock
 from p2pbench.base import atomic_write_text, sha256_file
 from p2pbench.errors import BadInputError
 from p2pbench.registry import Registry
+from p2pbench.weights.caches import hf_repo_dir, hf_snapshot_file, hub_checkpoints_dir
 from p2pbench.weights.catalog import WeightFile, catalog, weights_dir
 from p2pbench.weights.download import DownloadError, OfflineError, fetch_url
 
@@ -88,21 +89,14 @@ def locate(file: WeightFile) -> tuple[Path, str] | None:
         return own, "p2pbench home"
     if file.env and (env := os.environ.get(file.env)) and Path(env).expanduser().is_file():
         return Path(env).expanduser(), f"${file.env}"
-    import torch.hub
-
-    hub = Path(torch.hub.get_dir()) / "checkpoints"
+    hub = hub_checkpoints_dir()
     for name in file.hub_files:
         if (hub / name).is_file():
             return hub / name, "torch hub cache"
     if file.hf_repo:
-        home = os.environ.get("HF_HUB_CACHE") or os.path.join(
-            os.environ.get("HF_HOME", os.path.expanduser("~/.cache/huggingface")), "hub"
-        )
-        repo = Path(home) / ("models--" + file.hf_repo.replace("/", "--"))
         for name in file.hf_files:
-            found = sorted(repo.glob(f"snapshots/*/{name}"), key=lambda p: p.stat().st_mtime)
-            if found:
-                return found[-1], "Hugging Face cache"
+            if (found := hf_snapshot_file(hf_repo_dir(file.hf_repo), name)) is not None:
+                return found, "Hugging Face cache"
     return None
 
 

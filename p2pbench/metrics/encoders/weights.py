@@ -28,11 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from p2pbench.base import load_tensors, sha256_file
 from p2pbench.errors import BadInputError
+from p2pbench.weights.caches import hf_repo_dir, hf_snapshot_file, hub_checkpoints_dir
 from p2pbench.weights.catalog import WeightFile, weights_dir
 from p2pbench.weights.store import read_pins
 
@@ -53,11 +53,6 @@ class WeightsChecksumError(EncoderWeightsError):
 
 class UnsafeWeightsError(EncoderWeightsError):
     """A file holds pickled objects beyond tensors; it is refused, not unpickled."""
-
-
-def hub_checkpoints_dir() -> Path:
-    """Where torch hub (and torch-fidelity, pytorch-fid, torchmetrics) keep downloaded weights."""
-    return Path(torch.hub.get_dir()) / "checkpoints"
 
 
 @dataclass(frozen=True)
@@ -109,12 +104,7 @@ class WeightsSpec:
         return f"{self.option} {path}" if self.option else f"--encoder-weights {name}={path}"
 
     def hf_cache_dir(self) -> Path | None:
-        if self.hf_repo is None:
-            return None
-        home = os.environ.get("HF_HUB_CACHE") or os.path.join(
-            os.environ.get("HF_HOME", os.path.expanduser("~/.cache/huggingface")), "hub"
-        )
-        return Path(home) / ("models--" + self.hf_repo.replace("/", "--"))
+        return None if self.hf_repo is None else hf_repo_dir(self.hf_repo)
 
 
 @dataclass(frozen=True)
@@ -165,20 +155,10 @@ def find_weights(
         looked.append(f"{hub / file}: not found")
     if (hf := spec.hf_cache_dir()) is not None:
         for file in spec.hf_files:
-            if (found := _hf_snapshot_file(hf, file)) is not None:
+            if (found := hf_snapshot_file(hf, file)) is not None:
                 return found, "Hugging Face cache"
             looked.append(f"{hf}/snapshots/*/{file}: not found")
     raise EncoderWeightsNotFound(_not_found(name, spec, looked))
-
-
-def _hf_snapshot_file(repo_dir: Path, file: str) -> Path | None:
-    """`file` in the snapshot that ``refs/main`` names (what ``from_pretrained`` loads), else in
-    the most recently modified snapshot holding it."""
-    ref = repo_dir / "refs" / "main"
-    if ref.is_file() and (repo_dir / "snapshots" / ref.read_text().strip() / file).is_file():
-        return repo_dir / "snapshots" / ref.read_text().strip() / file
-    found = sorted(repo_dir.glob(f"snapshots/*/{file}"), key=lambda p: p.stat().st_mtime)
-    return found[-1] if found else None
 
 
 def _not_found(name: str, spec: WeightsSpec, looked: list[str]) -> str:
